@@ -1,0 +1,57 @@
+/* Console on COM1, every byte also kept in the agent's log ring. */
+#include <uniscope/agent.h>
+
+#include "cpu.h"
+#include "kernel.h"
+
+#define COM1 0x3f8
+#define UART_DATA 0
+#define UART_IER 1
+#define UART_FCR 2
+#define UART_LCR 3
+#define UART_MCR 4
+#define UART_LSR 5
+#define LSR_THRE 0x20
+#define LCR_DLAB 0x80
+
+void console_init(void)
+{
+    outb(COM1 + UART_IER, 0x00);
+    outb(COM1 + UART_LCR, LCR_DLAB);
+    outb(COM1 + UART_DATA, 1); /* divisor 1: 115200 baud */
+    outb(COM1 + UART_IER, 0x00);
+    outb(COM1 + UART_LCR, 0x03); /* 8N1 */
+    outb(COM1 + UART_FCR, 0x07); /* FIFOs on, cleared */
+    outb(COM1 + UART_MCR, 0x03); /* DTR, RTS */
+}
+
+static void serial_putc(char c)
+{
+    /* Bounded: where no UART answers, reads float and must not hang us. */
+    for (int i = 0; i < 100000 && !(inb(COM1 + UART_LSR) & LSR_THRE); i++)
+        cpu_relax();
+    outb(COM1 + UART_DATA, (uint8_t)c);
+}
+
+void console_write_serial(const char *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        serial_putc(buf[i]);
+}
+
+void console_write(const char *buf, size_t len)
+{
+    console_write_serial(buf, len);
+    usca_log_write(buf, len);
+}
+
+void kprintf(const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    int n = kvsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    console_write(line, (size_t)n);
+}

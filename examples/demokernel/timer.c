@@ -1,0 +1,38 @@
+/* The 100 Hz tick: PIT channel 0 on IRQ 0, the agent's heartbeat. */
+#include <uniscope/agent.h>
+
+#include "cpu.h"
+#include "kernel.h"
+
+#define PIT_HZ 1193182u
+#define PIT_CH0 0x40
+#define PIT_CMD 0x43
+
+volatile uint64_t demo_ticks;
+
+static struct usc_metric *ticks_metric;
+static uint64_t exit_at;
+
+void timer_init(uint64_t exit_tick)
+{
+    const uint32_t divisor = (PIT_HZ + TIMER_HZ / 2) / TIMER_HZ;
+
+    exit_at = exit_tick;
+    ticks_metric = usca_metric_register("timer_ticks", "", USC_METRIC_COUNTER);
+    outb(PIT_CMD, 0x34); /* channel 0, lobyte/hibyte, mode 2 (rate) */
+    outb(PIT_CH0, divisor & 0xff);
+    outb(PIT_CH0, divisor >> 8);
+    pic_unmask(0);
+}
+
+void timer_irq(void)
+{
+    demo_ticks++;
+    usca_tick();
+    usca_counter_add(ticks_metric, 1);
+    pic_eoi(0);
+    /* Here rather than in the scheduler: a thread that never yields (the
+     * hang scenario) must not keep the guest from exiting on time. */
+    if (exit_at && demo_ticks >= exit_at)
+        demo_exit(0);
+}
