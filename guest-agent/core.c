@@ -141,9 +141,9 @@ unsigned long usca_seq_begin(uint64_t *seq)
     unsigned long flags = usca_port_irq_save();
     for (;;) {
         uint64_t s = __atomic_load_n(seq, __ATOMIC_RELAXED);
-        if (!(s & 1) && __atomic_compare_exchange_n(seq, &s, s + 1, 0,
-                                                    __ATOMIC_ACQUIRE,
-                                                    __ATOMIC_RELAXED))
+        if (!(s & 1) &&
+            __atomic_compare_exchange_n(seq, &s, s + 1, 0, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED))
             return flags;
         __builtin_ia32_pause();
     }

@@ -25,9 +25,8 @@ static void record(struct usc_panic *p, const char *reason,
     usca_copy_name(p->reason, reason ? reason : "panic", USC_REASON_MAX);
     /* volatile: a plain loop or struct copy may become a memcpy call */
     volatile uint64_t *dst = (volatile uint64_t *)&p->regs;
-    const uint64_t *src = fault && fault->regs
-                              ? (const uint64_t *)fault->regs
-                              : 0;
+    const uint64_t *src =
+        fault && fault->regs ? (const uint64_t *)fault->regs : 0;
     for (size_t i = 0; i < sizeof(p->regs) / 8; i++)
         dst[i] = src ? src[i] : 0;
     p->valid = 1;

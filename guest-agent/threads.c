@@ -1,4 +1,5 @@
-/* Scheduler hooks: the thread table, with saved registers of threads off CPU. */
+/* Scheduler hooks: the thread table, with saved registers of threads off CPU.
+ */
 #include "internal.h"
 
 static int create_lock;
@@ -12,8 +13,8 @@ struct usc_thread *usca_thread_create(uint32_t id, const char *name)
         return 0;
     unsigned long flags = usca_lock(&create_lock);
     for (uint32_t i = 0; i < USCA_MAX_THREADS; i++) {
-        uint32_t st = __atomic_load_n(&usca_area.threads[i].state,
-                                      __ATOMIC_RELAXED);
+        uint32_t st =
+            __atomic_load_n(&usca_area.threads[i].state, __ATOMIC_RELAXED);
         if (st == USC_THREAD_FREE || st == USC_THREAD_EXITED) {
             t = &usca_area.threads[i];
             if (i + 1 > cb->threads_used)

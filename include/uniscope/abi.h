@@ -1,4 +1,5 @@
-/* uniscope guest<->host memory ABI: the only thing the agent and the host share. */
+/* uniscope guest<->host memory ABI: the only thing the agent and the host
+ * share. */
 #ifndef UNISCOPE_ABI_H
 #define UNISCOPE_ABI_H
 
@@ -178,8 +179,8 @@ struct usc_panic {
     uint64_t vector; /* exception vector, or USC_PANIC_NO_VECTOR */
     uint64_t error_code;
     uint64_t cr2;
-    uint32_t thread_id; /* running agent thread, 0 if none */
-    uint32_t count;     /* panics seen, including this one */
+    uint32_t thread_id;          /* running agent thread, 0 if none */
+    uint32_t count;              /* panics seen, including this one */
     char reason[USC_REASON_MAX]; /* NUL-terminated */
     struct usc_regs regs;
 };
@@ -218,9 +219,9 @@ struct usc_control_block {
     uint8_t header_reserved[USC_CB_HEADER_SIZE - 304];
 
     /* live part: changes while the guest runs */
-    uint32_t state;        /* enum usc_run_state */
-    uint32_t vcpus_online; /* bitmap of the first 32 vCPUs */
-    uint64_t heartbeat_ts; /* timestamp of the last usca_tick() */
+    uint32_t state;             /* enum usc_run_state */
+    uint32_t vcpus_online;      /* bitmap of the first 32 vCPUs */
+    uint64_t heartbeat_ts;      /* timestamp of the last usca_tick() */
     uint32_t metrics_count;     /* published metric slots */
     uint32_t threads_used;      /* slots ever used (high-water mark) */
     uint32_t tracepoints_count; /* published tracepoints */
@@ -271,7 +272,8 @@ _Static_assert(offsetof(struct usc_control_block, panic) == 280, "panic");
 _Static_assert(offsetof(struct usc_control_block, state) == USC_CB_HEADER_SIZE,
                "header size");
 _Static_assert(offsetof(struct usc_control_block, log_head) == 544, "log_head");
-_Static_assert(offsetof(struct usc_control_block, log_reserve) == 552, "log_res");
+_Static_assert(offsetof(struct usc_control_block, log_reserve) == 552,
+               "log_res");
 _Static_assert(sizeof(struct usc_control_block) == USC_ABI_PAGE_SIZE, "cb");
 
 #endif /* UNISCOPE_ABI_H */

@@ -34,11 +34,11 @@ uint64_t usca_port_virt_to_phys(const void *vaddr);
 /* ---- life cycle ------------------------------------------------------- */
 
 struct usca_config {
-    const char *name;         /* guest name; NULL for "unikernel" */
-    const void *build_id;     /* the image's GNU build-id, or NULL */
-    uint32_t build_id_len;    /* bytes at build_id (at most 32 are kept) */
-    uint32_t max_vcpus;       /* vCPUs that may run; 0 means 1 */
-    uint64_t ts_hz;           /* usca_port_timestamp ticks per second */
+    const char *name;      /* guest name; NULL for "unikernel" */
+    const void *build_id;  /* the image's GNU build-id, or NULL */
+    uint32_t build_id_len; /* bytes at build_id (at most 32 are kept) */
+    uint32_t max_vcpus;    /* vCPUs that may run; 0 means 1 */
+    uint64_t ts_hz;        /* usca_port_timestamp ticks per second */
 };
 
 /*

@@ -38,9 +38,9 @@ uint64_t usca_port_virt_to_phys(const void *vaddr)
     return (uint64_t)(uintptr_t)vaddr - 0x1000;
 }
 
-static const uint8_t build_id[20] = {0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4,
-                                     5,    6,    7,    8,    9, 10, 11, 12,
-                                     13,   14,   15,   16};
+static const uint8_t build_id[20] = {0xde, 0xad, 0xbe, 0xef, 1,  2, 3,
+                                     4,    5,    6,    7,    8,  9, 10,
+                                     11,   12,   13,   14,   15, 16};
 
 static const struct usc_control_block *init_agent(void)
 {
@@ -143,8 +143,10 @@ END_TEST
 START_TEST(test_metrics_counters_and_gauges)
 {
     const struct usc_control_block *cb = init_agent();
-    struct usc_metric *c = usca_metric_register("requests", "", USC_METRIC_COUNTER);
-    struct usc_metric *g = usca_metric_register("heap_used", "bytes", USC_METRIC_GAUGE);
+    struct usc_metric *c =
+        usca_metric_register("requests", "", USC_METRIC_COUNTER);
+    struct usc_metric *g =
+        usca_metric_register("heap_used", "bytes", USC_METRIC_GAUGE);
     ck_assert_ptr_nonnull(c);
     ck_assert_ptr_nonnull(g);
     ck_assert_uint_eq(cb->metrics_count, 2);
@@ -186,9 +188,11 @@ START_TEST(test_metrics_table_full)
     uint32_t cap = cb->metrics.capacity;
     for (uint32_t i = 0; i < cap; i++) {
         snprintf(name, sizeof(name), "m%u", i);
-        ck_assert_ptr_nonnull(usca_metric_register(name, "", USC_METRIC_COUNTER));
+        ck_assert_ptr_nonnull(
+            usca_metric_register(name, "", USC_METRIC_COUNTER));
     }
-    ck_assert_ptr_null(usca_metric_register("one-more", "", USC_METRIC_COUNTER));
+    ck_assert_ptr_null(
+        usca_metric_register("one-more", "", USC_METRIC_COUNTER));
     ck_assert_uint_eq(cb->metrics_count, cap);
     ck_assert_int_eq(irq_depth, 0);
 }
@@ -197,9 +201,9 @@ END_TEST
 START_TEST(test_metric_long_name_truncated)
 {
     init_agent();
-    struct usc_metric *m = usca_metric_register(
-        "a_metric_name_that_is_far_longer_than_its_field", "a_unit_too_long_too",
-        USC_METRIC_GAUGE);
+    struct usc_metric *m =
+        usca_metric_register("a_metric_name_that_is_far_longer_than_its_field",
+                             "a_unit_too_long_too", USC_METRIC_GAUGE);
     ck_assert_uint_eq(strlen(m->name), USC_NAME_MAX - 1);
     ck_assert_uint_eq(strlen(m->unit), USC_UNIT_MAX - 1);
 }
@@ -251,8 +255,13 @@ START_TEST(test_switch_regs_saved_and_time_accounted)
     ck_assert_uint_eq(a->switches, 1);
 
     fake_now = 2500;
-    struct usc_saved_regs r = {.rip = 0x1111, .rsp = 0x2222, .rbp = 0x3333,
-                               .rbx = 4, .r12 = 12, .r13 = 13, .r14 = 14,
+    struct usc_saved_regs r = {.rip = 0x1111,
+                               .rsp = 0x2222,
+                               .rbp = 0x3333,
+                               .rbx = 4,
+                               .r12 = 12,
+                               .r13 = 13,
+                               .r14 = 14,
                                .r15 = 15};
     usca_thread_set_state(a, USC_THREAD_BLOCKED, 0xabc0);
     ck_assert_uint_eq(a->wait_obj, 0xabc0);
@@ -277,7 +286,7 @@ END_TEST
 
 /* Calls usca_thread_switch from a known frame and reports where it was. */
 static __attribute__((noinline)) void switch_from_here(struct usc_thread *p,
-                                                      uintptr_t *sp_after)
+                                                       uintptr_t *sp_after)
 {
     usca_thread_switch(p, NULL);
     *sp_after = (uintptr_t)__builtin_frame_address(0);
