@@ -1,0 +1,29 @@
+/* x86-64 virtual-to-physical translation over guest page tables. */
+#ifndef USC_PAGEWALK_H
+#define USC_PAGEWALK_H
+
+#include <stdint.h>
+
+#include "physmem.h"
+
+/* Where a guest-virtual address lands. */
+struct usc_xlate {
+    uint64_t paddr;     /* guest-physical address of the byte */
+    uint64_t page_size; /* 4 KiB, 2 MiB or 1 GiB */
+    int writable;       /* every level allows writes */
+    int user;           /* every level allows user mode */
+    int nx;             /* some level forbids execution (needs EFER.NXE) */
+};
+
+/*
+ * Translate (vaddr) through the 4-level page tables rooted at (cr3) in
+ * (pm): 4 KiB, 2 MiB and 1 GiB pages. Reads exactly one entry per level,
+ * each through the checked gate, so a hostile table can neither make it
+ * loop nor read outside guest RAM. Returns 0 with (*out) filled; -EFAULT
+ * when an entry is not present or a table lies outside RAM; -EINVAL for a
+ * non-canonical (vaddr) or a reserved-bit entry.
+ */
+int usc_pagewalk(const struct usc_physmem *pm, uint64_t cr3, uint64_t vaddr,
+                 struct usc_xlate *out);
+
+#endif /* USC_PAGEWALK_H */
