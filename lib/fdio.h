@@ -1,0 +1,38 @@
+/* Deadlines and non-blocking socket I/O shared by the protocol clients. */
+#ifndef USC_FDIO_H
+#define USC_FDIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Milliseconds on the monotonic clock. */
+int64_t usc_now_ms(void);
+
+/* The deadline (timeout_ms) from now; -1 (no deadline) when it is < 0. */
+int64_t usc_deadline_in(int timeout_ms);
+
+/* Milliseconds left until (deadline), for poll(): 0 once past, -1 for none. */
+int usc_deadline_left(int64_t deadline);
+
+/*
+ * Wait until (fd) is ready for poll (events) or (deadline) passes. Returns
+ * 0, -ETIMEDOUT, or -errno of poll (-EINTR on a signal).
+ */
+int usc_fd_wait(int fd, short events, int64_t deadline);
+
+/*
+ * Send all (len) bytes at (p) on the non-blocking socket (fd) by
+ * (deadline). Returns 0, -ETIMEDOUT, -ECONNRESET when the peer is gone, or
+ * another -errno.
+ */
+int usc_fd_write_all(int fd, const void *p, size_t len, int64_t deadline);
+
+/*
+ * Connect a new non-blocking, close-on-exec stream socket to the unix
+ * socket (path) by (deadline), retrying while the listener's backlog is
+ * full. Stores the socket in (*fd). Returns 0; -ENAMETOOLONG; -ENOENT or
+ * -ECONNREFUSED when nothing listens there; -ETIMEDOUT; another -errno.
+ */
+int usc_unix_connect(const char *path, int64_t deadline, int *fd);
+
+#endif /* USC_FDIO_H */
