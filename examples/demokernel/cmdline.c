@@ -1,4 +1,4 @@
-/* Kernel command line: scenario=, threads=, name=, runtime=. */
+/* Kernel command line: scenario=, threads=, name=, runtime=, status=. */
 #include "kernel.h"
 
 #define DEFAULT_THREADS 3
@@ -105,6 +105,11 @@ static void set_option(struct options *opt, const char *key, size_t klen,
     } else if (value_is(key, klen, "runtime")) {
         if (parse_seconds(v, vlen, &opt->runtime_ticks) == 0)
             return;
+    } else if (value_is(key, klen, "status")) {
+        if (parse_uint(v, vlen, &x) == 0 && x <= 127) {
+            opt->exit_status = (uint32_t)x;
+            return;
+        }
     }
     ignore(key, klen + 1 + vlen);
 }
@@ -114,6 +119,7 @@ void cmdline_parse(const char *cmdline, struct options *opt)
     opt->scenario = SCENARIO_IDLE;
     opt->threads = DEFAULT_THREADS;
     opt->runtime_ticks = 0;
+    opt->exit_status = 0;
     strlcpy(opt->name, "demokernel", sizeof(opt->name));
     if (!cmdline)
         return;

@@ -62,6 +62,7 @@ struct options {
     enum scenario scenario;
     uint32_t threads;       /* workers */
     uint64_t runtime_ticks; /* 0: run forever */
+    uint32_t exit_status;   /* status to exit with when runtime ends */
     char name[64];          /* guest name */
 };
 
@@ -114,8 +115,8 @@ uint64_t tsc_hz(void);
 extern volatile uint64_t demo_ticks; /* timer interrupts since boot */
 
 /* Start the PIT at TIMER_HZ on IRQ 0; exit the guest at tick (exit_tick)
- * unless it is 0. Needs the agent and the IDT. */
-void timer_init(uint64_t exit_tick);
+ * unless it is 0, with (exit_status). Needs the agent and the IDT. */
+void timer_init(uint64_t exit_tick, uint32_t exit_status);
 /* The IRQ 0 handler. */
 void timer_irq(void);
 

@@ -115,7 +115,7 @@ void kmain(uint32_t start_info_paddr)
 
     pic_init();
     sched_init();
-    timer_init(opt.runtime_ticks);
+    timer_init(opt.runtime_ticks, opt.exit_status);
     scenario_start(&opt);
     sched_run();
 }

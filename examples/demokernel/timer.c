@@ -12,12 +12,14 @@ volatile uint64_t demo_ticks;
 
 static struct usc_metric *ticks_metric;
 static uint64_t exit_at;
+static uint32_t exit_code;
 
-void timer_init(uint64_t exit_tick)
+void timer_init(uint64_t exit_tick, uint32_t exit_status)
 {
     const uint32_t divisor = (PIT_HZ + TIMER_HZ / 2) / TIMER_HZ;
 
     exit_at = exit_tick;
+    exit_code = exit_status;
     ticks_metric = usca_metric_register("timer_ticks", "", USC_METRIC_COUNTER);
     outb(PIT_CMD, 0x34); /* channel 0, lobyte/hibyte, mode 2 (rate) */
     outb(PIT_CH0, divisor & 0xff);
@@ -34,5 +36,5 @@ void timer_irq(void)
     /* Here rather than in the scheduler: a thread that never yields (the
      * hang scenario) must not keep the guest from exiting on time. */
     if (exit_at && demo_ticks >= exit_at)
-        demo_exit(0);
+        demo_exit(exit_code);
 }

@@ -1,6 +1,7 @@
 /* Boots and tears down QEMU guests for the integration tests. */
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -173,4 +174,83 @@ size_t test_guest_console(const struct test_guest *g, char *buf, size_t cap)
     }
     buf[n] = 0;
     return n;
+}
+
+int test_run(char *const argv[], char *out, size_t cap, int timeout_ms)
+{
+    int pipefd[2];
+    if (pipe(pipefd) != 0)
+        return -errno;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(pipefd[1], STDOUT_FILENO);
+        dup2(pipefd[1], STDERR_FILENO);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    size_t len = 0;
+    int64_t deadline = test_now_ms() + timeout_ms;
+    int timed_out = 0;
+    for (;;) {
+        struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
+        int left = (int)(deadline - test_now_ms());
+        if (left <= 0) {
+            timed_out = 1;
+            break;
+        }
+        if (poll(&pfd, 1, left) <= 0)
+            continue;
+        char chunk[4096];
+        ssize_t n = read(pipefd[0], chunk, sizeof(chunk));
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; out && i < n && len + 1 < cap; i++)
+            out[len++] = chunk[i];
+    }
+    close(pipefd[0]);
+    if (out && cap)
+        out[len] = 0;
+    if (timed_out)
+        kill(pid, SIGKILL);
+    int st;
+    waitpid(pid, &st, 0);
+    if (timed_out)
+        return -ETIMEDOUT;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static char rundir[256];
+
+const char *test_rundir_setup(void)
+{
+    snprintf(rundir, sizeof(rundir), "/tmp/usc-rd-XXXXXX");
+    if (!mkdtemp(rundir))
+        return NULL;
+    setenv("UNISCOPE_RUNDIR", rundir, 1);
+    return rundir;
+}
+
+void test_rundir_teardown(void)
+{
+    if (!rundir[0])
+        return;
+    const char *unirun = getenv("USC_UNIRUN");
+    DIR *d = opendir(rundir);
+    struct dirent *e;
+    while (unirun && d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char *argv[] = {(char *)unirun, "--stop", e->d_name, NULL};
+        test_run(argv, NULL, 0, 30000);
+    }
+    if (d)
+        closedir(d);
+    rmdir(rundir);
+    rundir[0] = 0;
 }

@@ -48,4 +48,20 @@ void test_poll_pause(void);
  */
 int test_wait_for(int (*cond)(void *arg), void *arg, int timeout_ms);
 
+/*
+ * Run (argv) to completion, at most (timeout_ms), its stdout and stderr
+ * into (out) (cap bytes, NUL-terminated, may be NULL). Returns its exit
+ * status, 128 + signal, or -ETIMEDOUT (the child is then killed).
+ */
+int test_run(char *const argv[], char *out, size_t cap, int timeout_ms);
+
+/*
+ * Make a private run directory (mode 0700) and point UNISCOPE_RUNDIR at
+ * it, for this process and the tools it starts. Returns its path (static).
+ */
+const char *test_rundir_setup(void);
+
+/* Stop every guest left in the private run directory, then remove it. */
+void test_rundir_teardown(void);
+
 #endif
