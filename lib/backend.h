@@ -40,6 +40,11 @@ struct usc_backend_ops {
                         uint64_t len);
     int (*step)(void *priv, uint32_t vcpu);
     int (*vcpu_stats)(void *priv, uint32_t vcpu, struct usc_vcpu_stats *st);
+    /*
+     * may be NULL: guest-physical writes of data straight into guest RAM
+     * (trace flags, ring positions), never code: TCG would not see it.
+     */
+    int (*write_data)(void *priv, uint64_t paddr, const void *buf, size_t len);
 };
 
 extern const struct usc_backend_ops usc_backend_qemu;

@@ -65,6 +65,35 @@ int usc_guestmem_load_u64(const struct usc_physmem *pm, uint64_t paddr,
     return err;
 }
 
+int usc_guestmem_write(const struct usc_physmem *pm, uint64_t paddr,
+                       const void *buf, size_t len)
+{
+    if (!pm->write)
+        return -ENOTSUP;
+    if (!usc_guestmem_in_ram(pm, paddr, len))
+        return -EFAULT;
+    if (len == 0)
+        return 0;
+    return pm->write(pm->priv, paddr, buf, len) == 0 ? 0 : -EFAULT;
+}
+
+int usc_guestmem_store_u32(const struct usc_physmem *pm, uint64_t paddr,
+                           uint32_t v)
+{
+    /* Unaligned, it could not be one store: the guest might see it torn. */
+    if (paddr & 3)
+        return -EINVAL;
+    return usc_guestmem_write(pm, paddr, &v, sizeof(v));
+}
+
+int usc_guestmem_store_u64(const struct usc_physmem *pm, uint64_t paddr,
+                           uint64_t v)
+{
+    if (paddr & 7)
+        return -EINVAL;
+    return usc_guestmem_write(pm, paddr, &v, sizeof(v));
+}
+
 int usc_guestmem_read_seq(const struct usc_physmem *pm, uint64_t paddr,
                           void *buf, size_t len)
 {

@@ -48,6 +48,21 @@ int usc_guestmem_load_u64(const struct usc_physmem *pm, uint64_t paddr,
                           uint64_t *v);
 
 /*
+ * Write (len) bytes from (buf) to guest-physical (paddr) of (pm): data
+ * only (a flag, a ring position), never code, which TCG would not see
+ * written this way. The store variants write one aligned value in a
+ * single store, with release ordering. Returns 0; -ENOTSUP when (pm) has
+ * no write member; -EFAULT outside guest RAM; -EINVAL for a store to an
+ * address not aligned to its size.
+ */
+int usc_guestmem_write(const struct usc_physmem *pm, uint64_t paddr,
+                       const void *buf, size_t len);
+int usc_guestmem_store_u32(const struct usc_physmem *pm, uint64_t paddr,
+                           uint32_t v);
+int usc_guestmem_store_u64(const struct usc_physmem *pm, uint64_t paddr,
+                           uint64_t v);
+
+/*
  * Take a consistent copy of the (len)-byte guest record at (paddr) into
  * (buf), where the record starts with a uint64_t sequence counter the guest
  * keeps odd while it writes (struct usc_thread, struct usc_panic): read seq

@@ -32,6 +32,35 @@ void usc_physmem_from_buffer(struct usc_physmem *pm, const void *buf,
     pm->map = buffer_map;
     pm->priv = (void *)buf;
     pm->phys_end = buf ? len : 0;
+    pm->write = NULL;
+}
+
+/* One store for an aligned 4- or 8-byte value, else a copy. */
+static void store(unsigned char *dst, const void *src, size_t len)
+{
+    if (len == 8 && ((uintptr_t)dst & 7) == 0) {
+        uint64_t v;
+        memcpy(&v, src, 8);
+        __atomic_store_n((uint64_t *)(void *)dst, v, __ATOMIC_RELEASE);
+    } else if (len == 4 && ((uintptr_t)dst & 3) == 0) {
+        uint32_t v;
+        memcpy(&v, src, 4);
+        __atomic_store_n((uint32_t *)(void *)dst, v, __ATOMIC_RELEASE);
+    } else {
+        memcpy(dst, src, len);
+    }
+}
+
+static int buffer_write(void *priv, uint64_t paddr, const void *buf, size_t len)
+{
+    store((unsigned char *)priv + paddr, buf, len);
+    return 0;
+}
+
+void usc_physmem_from_buffer_rw(struct usc_physmem *pm, void *buf, size_t len)
+{
+    usc_physmem_from_buffer(pm, buf, len);
+    pm->write = buf ? buffer_write : NULL;
 }
 
 /* ---- a QEMU RAM file ---------------------------------------------------- */
@@ -79,7 +108,20 @@ static int ramfile_read(void *priv, uint64_t paddr, void *buf, size_t len)
     return 0;
 }
 
-int usc_ramfile_open(const char *path, struct usc_ramfile **out)
+/* Data only: the guest's code is written through QEMU (see qemu.c). */
+static int ramfile_write(void *priv, uint64_t paddr, const void *buf,
+                         size_t len)
+{
+    const void *p = ramfile_map(priv, paddr, len);
+
+    if (!p)
+        return -EFAULT;
+    store((unsigned char *)(uintptr_t)p, buf, len);
+    return 0;
+}
+
+static int ramfile_open(const char *path, int writable,
+                        struct usc_ramfile **out)
 {
     struct usc_ramfile *rf = NULL;
     struct stat st;
@@ -90,7 +132,7 @@ int usc_ramfile_open(const char *path, struct usc_ramfile **out)
         return -EINVAL;
     *out = NULL;
     /* O_NONBLOCK: opening a FIFO must fail below, not wait for a writer. */
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return -errno;
     if (fstat(fd, &st) != 0) {
@@ -108,7 +150,8 @@ int usc_ramfile_open(const char *path, struct usc_ramfile **out)
         goto err;
     }
     rf->size = (size_t)st.st_size;
-    base = mmap(NULL, rf->size, PROT_READ, MAP_SHARED, fd, 0);
+    base = mmap(NULL, rf->size, writable ? PROT_READ | PROT_WRITE : PROT_READ,
+                MAP_SHARED, fd, 0);
     if (base == MAP_FAILED) {
         err = -errno;
         goto err;
@@ -118,6 +161,7 @@ int usc_ramfile_open(const char *path, struct usc_ramfile **out)
     rf->pm.read = ramfile_read;
     rf->pm.map = ramfile_map;
     rf->pm.priv = rf;
+    rf->pm.write = writable ? ramfile_write : NULL;
     rf->pm.phys_end =
         rf->size > rf->lowmem ? GIB(4) + (rf->size - rf->lowmem) : rf->size;
     close(fd);
@@ -127,6 +171,16 @@ err:
     free(rf);
     close(fd);
     return err;
+}
+
+int usc_ramfile_open(const char *path, struct usc_ramfile **out)
+{
+    return ramfile_open(path, 0, out);
+}
+
+int usc_ramfile_open_rw(const char *path, struct usc_ramfile **out)
+{
+    return ramfile_open(path, 1, out);
 }
 
 const struct usc_physmem *usc_ramfile_physmem(struct usc_ramfile *rf)

@@ -25,6 +25,13 @@ struct usc_physmem {
     const void *(*map)(void *priv, uint64_t paddr, size_t len);
     void *priv;        /* the backend's state, passed to read and map */
     uint64_t phys_end; /* exclusive upper bound of guest-physical addresses */
+    /*
+     * May be NULL: copy (len) bytes from (buf) to guest-physical (paddr),
+     * for data only (trace flags, ring positions): TCG would not see code
+     * written this way. A write of 4 or 8 bytes aligned to its size is a
+     * single store. Returns 0, or -EFAULT if any byte lies outside RAM.
+     */
+    int (*write)(void *priv, uint64_t paddr, const void *buf, size_t len);
 };
 
 /*
@@ -35,6 +42,9 @@ struct usc_physmem {
  */
 void usc_physmem_from_buffer(struct usc_physmem *pm, const void *buf,
                              size_t len);
+
+/* As usc_physmem_from_buffer, and writable through (pm)->write. */
+void usc_physmem_from_buffer_rw(struct usc_physmem *pm, void *buf, size_t len);
 
 /* A guest RAM file (QEMU memory-backend-file), mapped read-only. */
 struct usc_ramfile;
@@ -49,6 +59,13 @@ struct usc_ramfile;
  * shrink while mapped (that would fault the reading process).
  */
 int usc_ramfile_open(const char *path, struct usc_ramfile **out);
+
+/*
+ * As usc_ramfile_open, mapped read-write so that the physmem's write
+ * member works (data only). Returns what usc_ramfile_open does, or
+ * -EACCES when the file is not writable.
+ */
+int usc_ramfile_open_rw(const char *path, struct usc_ramfile **out);
 
 /* The physical memory of (rf), valid until usc_ramfile_close(rf). */
 const struct usc_physmem *usc_ramfile_physmem(struct usc_ramfile *rf);

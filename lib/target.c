@@ -238,6 +238,13 @@ static const void *pm_map(void *priv, uint64_t paddr, size_t len)
     return t->ops->map_phys(t->priv, paddr, len);
 }
 
+static int pm_write(void *priv, uint64_t paddr, const void *buf, size_t len)
+{
+    struct usc_target *t = priv;
+
+    return t->ops->write_data(t->priv, paddr, buf, len);
+}
+
 int usc_target_open(const char *text, struct usc_target **out)
 {
     struct usc_target_spec *spec;
@@ -294,6 +301,7 @@ int usc_target_open_spec(const struct usc_target_spec *spec,
         goto err;
     t->pm.read = pm_read;
     t->pm.map = ops->map_phys ? pm_map : NULL;
+    t->pm.write = ops->write_data ? pm_write : NULL;
     t->pm.priv = t;
     free(s);
     *out = t;
@@ -302,6 +310,29 @@ err:
     free(t);
     free(s);
     return err;
+}
+
+int usc_target_wrap(const struct usc_backend_ops *ops, void *priv,
+                    struct usc_target **out)
+{
+    struct usc_target *t;
+
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!ops || !ops->close || !ops->describe || !ops->read_phys)
+        return -EINVAL;
+    t = calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    t->ops = ops;
+    t->priv = priv;
+    t->pm.read = pm_read;
+    t->pm.map = ops->map_phys ? pm_map : NULL;
+    t->pm.write = ops->write_data ? pm_write : NULL;
+    t->pm.priv = t;
+    *out = t;
+    return 0;
 }
 
 /* Learn (t)'s fixed facts from describe, once; a failure leaves none. */
@@ -375,6 +406,14 @@ int usc_target_write_phys(struct usc_target *t, uint64_t paddr, const void *buf,
     int err = usable(t, t && t->ops->write_phys, 0);
 
     return err ? err : t->ops->write_phys(t->priv, paddr, buf, len);
+}
+
+int usc_target_write_data(struct usc_target *t, uint64_t paddr, const void *buf,
+                          size_t len)
+{
+    int err = usable(t, t && t->ops->write_data, 0);
+
+    return err ? err : t->ops->write_data(t->priv, paddr, buf, len);
 }
 
 /*

@@ -130,10 +130,24 @@ int usc_target_open(const char *text, struct usc_target **out);
 int usc_target_open_spec(const struct usc_target_spec *spec,
                          struct usc_target **out);
 
+struct usc_backend_ops;
+
+/*
+ * Make a target of (priv), a backend instance the caller opened itself
+ * through (ops) (a test's fake guest, a fuzzer's scripted one), so that
+ * every usc_target_* operation serves it; usc_target_close then calls
+ * ops->close(priv). Stores the new handle in (*out). Returns 0; -EINVAL
+ * when (ops) lacks close, describe or read_phys; -ENOMEM (priv is then
+ * left to the caller).
+ */
+int usc_target_wrap(const struct usc_backend_ops *ops, void *priv,
+                    struct usc_target **out);
+
 /*
  * Close (t): release anything borrowed from the hypervisor (QEMU's stub:
- * our breakpoints removed, the guest resumed if we stopped it). NULL is a
- * no-op.
+ * our breakpoints removed, the guest resumed if borrowing the stub stopped
+ * it). A usc_target_pause stays in force: the caller resumes what it
+ * paused. NULL is a no-op.
  */
 void usc_target_close(struct usc_target *t);
 
@@ -157,6 +171,16 @@ const struct usc_physmem *usc_target_physmem(struct usc_target *t);
 int usc_target_read_phys(struct usc_target *t, uint64_t paddr, void *buf,
                          size_t len);
 int usc_target_write_phys(struct usc_target *t, uint64_t paddr, const void *buf,
+                          size_t len);
+
+/*
+ * Write (len) bytes of data at guest-physical (paddr) straight into guest
+ * RAM (the QEMU RAM file), without stopping the guest: data only (trace
+ * flags, ring positions), as TCG would not see code written this way. The
+ * same writes are usc_target_physmem(t)->write. -ENOTSUP where RAM is not
+ * writable so (a core file, a read-only RAM file).
+ */
+int usc_target_write_data(struct usc_target *t, uint64_t paddr, const void *buf,
                           size_t len);
 
 /* Read/write at guest-virtual (vaddr) as (vcpu) sees it (its CR3), through

@@ -307,8 +307,11 @@ static void qemu_close(void *priv)
 static int open_ram(struct qemu *qm, const char *path)
 {
     struct stat st;
-    int err = usc_ramfile_open(path, &qm->ram);
+    /* Writable for data (write_data) when we may; else read-only. */
+    int err = usc_ramfile_open_rw(path, &qm->ram);
 
+    if (err == -EACCES || err == -EPERM || err == -EROFS)
+        err = usc_ramfile_open(path, &qm->ram);
     if (err < 0)
         return err;
     qm->pm = usc_ramfile_physmem(qm->ram);
@@ -437,7 +440,7 @@ static const void *qemu_map_phys(void *priv, uint64_t paddr, size_t len)
     return qm->pm->map(qm->pm->priv, paddr, len);
 }
 
-/* Never through our mapping (which is read-only anyway): TCG would keep
+/* Never through our mapping (write_data's, for data only): TCG would keep
  * running the code it translated before. QEMU's stub invalidates it. */
 static int qemu_write_phys(void *priv, uint64_t paddr, const void *buf,
                            size_t len)
@@ -453,6 +456,17 @@ static int qemu_write_phys(void *priv, uint64_t paddr, const void *buf,
     return usc_qemu_stub_phys(qm, paddr, NULL, buf, len);
 }
 
+/* Data only, through the RAM file: no stop, no round trip. */
+static int qemu_write_data(void *priv, uint64_t paddr, const void *buf,
+                           size_t len)
+{
+    struct qemu *qm = priv;
+
+    if (!qm->pm || !qm->pm->write)
+        return -ENOTSUP;
+    return qm->pm->write(qm->pm->priv, paddr, buf, len);
+}
+
 /* ---- run control ----------------------------------------------------------
  */
 
@@ -462,7 +476,8 @@ static int qemu_pause(void *priv)
 
     if (!qm->qmp_path[0])
         return -ENOTSUP;
-    qm->touched = 1;
+    /* A stop of a debug session's continue belongs to that session; a
+     * pause asked for through QMP is the caller's to undo: close keeps it. */
     if (qm->rsp && qm->running)
         return usc_qemu_stub_interrupt(qm);
     return usc_qemu_qmp_run(qm, "stop", NULL, NULL);
@@ -711,4 +726,5 @@ const struct usc_backend_ops usc_backend_qemu = {
     .remove_break = usc_qemu_stub_remove_break,
     .step = usc_qemu_stub_step,
     .vcpu_stats = qemu_vcpu_stats,
+    .write_data = qemu_write_data,
 };

@@ -40,7 +40,7 @@ struct qemu {
     char vcpu_qom[QEMU_MAX_VCPUS][QEMU_QOM_MAX];
     int exits_known;   /* -1 not asked yet, 0 the accelerator has none, 1 */
     int found_running; /* the guest ran when we opened it */
-    int touched;       /* we stopped it, or held its stub, since */
+    int touched;       /* we held its stub since (a pause is not undone) */
 
     /* QEMU's gdbstub, while we hold it */
     struct usc_rsp *rsp;
