@@ -53,9 +53,7 @@ int usca_init(const struct usca_config *cfg)
                    USCA_MAX_METRICS);
     describe_table(&cb->threads, usca_area.threads, sizeof(struct usc_thread),
                    USCA_MAX_THREADS);
-    /* Tracepoints and trace rings: places reserved, no storage yet. */
-    describe_table(&cb->tracepoints, 0, sizeof(struct usc_tracepoint), 0);
-    describe_table(&cb->trace_rings, 0, sizeof(struct usc_trace_ring), 0);
+    usca_trace_setup(cb, cb->max_vcpus);
     describe_table(&cb->log, usca_area.log, 1, USCA_LOG_SIZE);
     describe_table(&cb->panic, &usca_area.panic, sizeof(struct usc_panic), 1);
 

@@ -43,6 +43,7 @@ void usca_panic_record(const char *reason, const struct usca_fault *fault)
     if (__atomic_fetch_add(&p->count, 1, __ATOMIC_ACQ_REL) != 0)
         return;
     record(p, reason, fault);
+    usca_trace_panic(fault);
     usca_set_state(USC_STATE_PANICKED);
     const char *r = reason ? reason : "panic";
     usca_log_append("PANIC: ", 7, 1);

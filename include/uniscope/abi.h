@@ -108,29 +108,67 @@ struct usc_thread {
     struct usc_saved_regs regs; /* valid when state != RUNNING */
 };
 
-/* ---- tracing (ring contents are defined by the tracing work) ---------- */
+/* ---- tracing: tracepoint table, per-vCPU rings of packets ------------- */
+
+/*
+ * docs/tracing.md explains the design; docs/abi.md the fields. In short:
+ * each vCPU writes its own ring of fixed-size packets; a packet is a
+ * struct usc_trace_packet followed by event records, each a struct
+ * usc_trace_event_header and a payload laid out as its tracepoint's table
+ * entry says. Event records start 8-byte aligned and are a multiple of 8
+ * bytes long, so packet bytes can be copied verbatim into a CTF 1.8
+ * stream whose packet header and context take the same 88 bytes.
+ */
+
+#define USC_TP_STRING_MAX 64 /* bytes of a string field, NUL included */
+#define USC_TP_NO_PAIR 0xffffffffu
+#define USC_TRACE_EVENT_MAX 512       /* bytes of the largest event record */
+#define USC_TRACE_PACKET_MIN 1024u    /* smallest packet_size */
+#define USC_TRACE_PACKET_MAX 65536u   /* largest packet_size */
+#define USC_TRACE_SEQ_BUSY UINT64_MAX /* a packet being recycled */
 
 enum usc_field_type {
     USC_FIELD_UNSIGNED = 1,
     USC_FIELD_SIGNED = 2,
     USC_FIELD_POINTER = 3,
-    USC_FIELD_STRING = 4, /* fixed-size, NUL-padded */
+    USC_FIELD_STRING = 4, /* fixed-size, NUL-padded, NUL-terminated */
 };
 
+/* What an event of a tracepoint marks. */
+enum usc_tp_kind {
+    USC_TP_INSTANT = 0,
+    USC_TP_BEGIN = 1, /* opens a span, closed by the END naming it */
+    USC_TP_END = 2,   /* closes the span its pair (a BEGIN) opened */
+};
+
+/*
+ * One payload field. Fields are laid out in order, each at the next
+ * offset aligned to its size (strings: to 1), starting right after the
+ * 16-byte event header: the natural layout a CTF reader computes.
+ */
 struct usc_tp_field {
-    char name[USC_TP_FIELD_NAME_MAX];
-    uint8_t type;    /* enum usc_field_type */
-    uint8_t size;    /* bytes: 1, 2, 4, 8, or a string's length */
-    uint16_t offset; /* byte offset in the event payload */
+    char name[USC_TP_FIELD_NAME_MAX]; /* NUL-terminated C identifier */
+    uint8_t type;                     /* enum usc_field_type */
+    uint8_t size;    /* bytes: 1, 2, 4 or 8 (pointer: 8); string 2..64 */
+    uint16_t offset; /* byte offset from the start of the event record */
     uint32_t reserved;
 };
 
+/*
+ * One tracepoint, published by raising usc_control_block.tracepoints_count
+ * past it; it never changes after. Its enabled flag lives where the
+ * unikernel's code tests it (enabled_at, a uint32_t, non-zero: record);
+ * the host writes that word to turn the tracepoint on or off.
+ */
 struct usc_tracepoint {
-    uint32_t id;
-    uint32_t enabled; /* the host may flip this while the guest runs */
-    uint32_t nfields;
-    uint32_t flags;
-    char name[USC_TP_NAME_MAX];
+    uint32_t id;         /* its index in the table: the id in its events */
+    uint16_t kind;       /* enum usc_tp_kind */
+    uint16_t nfields;    /* <= USC_TP_FIELDS_MAX */
+    uint16_t event_size; /* bytes of its event record, a multiple of 8 */
+    uint16_t reserved0;
+    uint32_t pair; /* END: id of its BEGIN; else USC_TP_NO_PAIR */
+    struct usc_ref enabled_at;
+    char name[USC_TP_NAME_MAX]; /* NUL-terminated */
     struct usc_tp_field fields[USC_TP_FIELDS_MAX];
 };
 
@@ -139,17 +177,50 @@ enum usc_trace_mode {
     USC_TRACE_STREAM = 1,    /* host consumes; full ring drops new events */
 };
 
-/* Descriptor of one vCPU's trace ring. */
+/*
+ * The start of every packet in a ring (88 bytes, the size of the CTF
+ * packet header and context the host writes in its place). Packet number
+ * n (since boot) lives in slot n % npackets.
+ */
+struct usc_trace_packet {
+    uint64_t seq;          /* n, or USC_TRACE_SEQ_BUSY while recycled */
+    uint64_t ts_begin;     /* timestamp when opened (<= its events') */
+    uint64_t ts_end;       /* timestamp when closed; 0 while open */
+    uint64_t lost;         /* the ring's lost count when opened */
+    uint32_t content_size; /* bytes used, header included; 0 while open */
+    uint32_t commit;       /* header + bytes of completely written events */
+    uint64_t reserved[6];
+};
+
+/* The start of every event record. */
+struct usc_trace_event_header {
+    uint64_t timestamp; /* usca_port_timestamp(), when reserved */
+    uint32_t id;        /* the tracepoint's */
+    uint32_t thread;    /* the agent thread running on the vCPU, 0: none */
+};
+
+/*
+ * Descriptor of one vCPU's trace ring: 64 bytes fixed at init and written
+ * by that vCPU alone, then 64 bytes the host writes (stream mode), so that
+ * the two never share a cache line. A vCPU without a buffer (npackets 0)
+ * still counts what it could not record in lost.
+ */
 struct usc_trace_ring {
     struct usc_ref buf;   /* npackets * packet_size bytes */
-    uint32_t packet_size; /* bytes, power of two */
-    uint32_t npackets;    /* power of two */
-    uint32_t mode;        /* enum usc_trace_mode */
+    uint32_t packet_size; /* bytes, power of two, PACKET_MIN..PACKET_MAX */
+    uint32_t npackets;    /* power of two; 0: this vCPU has no ring */
     uint32_t vcpu;
-    uint64_t head; /* packets written since boot (guest writes) */
-    uint64_t tail; /* packets consumed (host writes, stream mode) */
-    uint64_t lost; /* events dropped or overwritten unread */
-    uint64_t reserved;
+    uint32_t reserved0;
+    uint64_t pos;  /* guest: bytes reserved since boot; the open packet is
+                      number pos / packet_size */
+    uint64_t lost; /* guest: events dropped (stream mode, ring full) */
+    uint64_t reserved1[2];
+    /* written by the host */
+    uint32_t mode; /* enum usc_trace_mode */
+    uint32_t reserved2;
+    uint64_t tail;         /* stream: packets the host has consumed */
+    uint64_t stream_until; /* stream mode lapses at this timestamp */
+    uint64_t reserved3[5];
 };
 
 /* ---- panic record ----------------------------------------------------- */
@@ -256,8 +327,15 @@ _Static_assert(sizeof(struct usc_thread) == 160, "usc_thread");
 _Static_assert(offsetof(struct usc_thread, name) == 64, "thread name");
 _Static_assert(offsetof(struct usc_thread, regs) == 96, "thread regs");
 _Static_assert(sizeof(struct usc_tp_field) == 24, "usc_tp_field");
-_Static_assert(sizeof(struct usc_tracepoint) == 208, "usc_tracepoint");
-_Static_assert(sizeof(struct usc_trace_ring) == 64, "usc_trace_ring");
+_Static_assert(sizeof(struct usc_tracepoint) == 224, "usc_tracepoint");
+_Static_assert(offsetof(struct usc_tracepoint, enabled_at) == 16, "tp flag");
+_Static_assert(offsetof(struct usc_tracepoint, name) == 32, "tp name");
+_Static_assert(sizeof(struct usc_trace_packet) == 88, "usc_trace_packet");
+_Static_assert(offsetof(struct usc_trace_packet, commit) == 36, "commit");
+_Static_assert(sizeof(struct usc_trace_event_header) == 16, "event header");
+_Static_assert(sizeof(struct usc_trace_ring) == 128, "usc_trace_ring");
+_Static_assert(offsetof(struct usc_trace_ring, pos) == 32, "ring pos");
+_Static_assert(offsetof(struct usc_trace_ring, mode) == 64, "ring mode");
 _Static_assert(sizeof(struct usc_regs) == 272, "usc_regs");
 _Static_assert(offsetof(struct usc_regs, rip) == 128, "regs rip");
 _Static_assert(offsetof(struct usc_regs, cr3) == 232, "regs cr3");

@@ -28,7 +28,10 @@ uint32_t usca_port_vcpu(void);
 unsigned long usca_port_irq_save(void);
 /* Restore the interrupt state (flags) that usca_port_irq_save returned. */
 void usca_port_irq_restore(unsigned long flags);
-/* Guest-physical address of (vaddr), which lies in the agent's storage. */
+/*
+ * Guest-physical address of (vaddr), which lies in the agent's storage or
+ * in a registered tracepoint (the unikernel's own static data).
+ */
 uint64_t usca_port_virt_to_phys(const void *vaddr);
 
 /* ---- life cycle ------------------------------------------------------- */
@@ -138,5 +141,113 @@ void usca_panic_record(const char *reason, const struct usca_fault *fault);
 
 /* usca_panic_record, then halt this vCPU for good (interrupts off, hlt). */
 _Noreturn void usca_panic(const char *reason, const struct usca_fault *fault);
+
+/* ---- tracing (docs/tracing.md) ---------------------------------------- */
+
+/*
+ * Each vCPU records events into a ring of its own; the host drains the
+ * rings (stream mode) or reads the newest of them (flight recorder, the
+ * default). Declare each tracepoint once, static, with USCA_TP*(); register
+ * it after usca_init; trace with USCA_TRACE<n>(&tp, args...), which costs
+ * one load and one branch while the tracepoint is disabled and does not
+ * evaluate its arguments then. Tracing is safe in interrupt handlers (an
+ * interrupted event is never torn), not in NMI handlers.
+ */
+
+/* A payload field as the unikernel declares it. */
+struct usca_tp_field {
+    const char *name; /* a C identifier of at most 15 characters */
+    uint8_t type;     /* enum usc_field_type */
+    uint8_t size;     /* 1, 2, 4, 8 (pointers 8); strings 2..64, NUL incl. */
+};
+
+/* clang-format off */
+#define USCA_U8(n) {(n), USC_FIELD_UNSIGNED, 1}
+#define USCA_U16(n) {(n), USC_FIELD_UNSIGNED, 2}
+#define USCA_U32(n) {(n), USC_FIELD_UNSIGNED, 4}
+#define USCA_U64(n) {(n), USC_FIELD_UNSIGNED, 8}
+#define USCA_S8(n) {(n), USC_FIELD_SIGNED, 1}
+#define USCA_S16(n) {(n), USC_FIELD_SIGNED, 2}
+#define USCA_S32(n) {(n), USC_FIELD_SIGNED, 4}
+#define USCA_S64(n) {(n), USC_FIELD_SIGNED, 8}
+#define USCA_PTR(n) {(n), USC_FIELD_POINTER, 8}
+#define USCA_STR(n, size) {(n), USC_FIELD_STRING, (size)}
+
+/*
+ * A tracepoint. enabled comes first and is all a trace site reads while
+ * it is off; the host flips it (it is data, never code). The rest is set
+ * by the USCA_TP*() initialisers and by usca_tracepoint_register.
+ */
+struct usca_tracepoint {
+    volatile uint32_t enabled; /* non-zero: record */
+    uint16_t size;             /* event record bytes; 0 until registered */
+    uint16_t kind;             /* enum usc_tp_kind */
+    uint32_t id;               /* index in the tracepoint table */
+    uint16_t nfields;
+    uint8_t start_off;         /* register it disabled */
+    uint8_t reserved;
+    const char *name; /* at most 47 characters of [A-Za-z0-9_.:-] */
+    const struct usca_tp_field *fields;
+    struct usca_tracepoint *begin; /* END: the BEGIN whose span it closes */
+    uint16_t offset[USC_TP_FIELDS_MAX]; /* where each field goes */
+    uint8_t ftype[USC_TP_FIELDS_MAX];
+    uint8_t fsize[USC_TP_FIELDS_MAX];
+};
+
+#define USCA_FIELDS_OF(a) (uint16_t)(sizeof(a) / sizeof((a)[0]))
+/* Initialisers: (fields) is an array of USCA_U32(..) and the like. */
+#define USCA_TP(tpname, tpkind, fields_)                                       \
+    {.name = (tpname), .kind = (tpkind), .fields = (fields_),                  \
+     .nfields = USCA_FIELDS_OF(fields_)}
+#define USCA_TP0(tpname, tpkind) {.name = (tpname), .kind = (tpkind)}
+/* The END of the span (begin_tp), a struct usca_tracepoint, opens. */
+#define USCA_TP_END(tpname, begin_tp, fields_)                                 \
+    {.name = (tpname), .kind = USC_TP_END, .begin = &(begin_tp),               \
+     .fields = (fields_), .nfields = USCA_FIELDS_OF(fields_)}
+#define USCA_TP_END0(tpname, begin_tp)                                         \
+    {.name = (tpname), .kind = USC_TP_END, .begin = &(begin_tp)}
+/* clang-format on */
+
+/*
+ * Publish (tp) in the tracepoint table (an END registers its BEGIN
+ * first) and enable it unless start_off is set. Call after usca_init,
+ * not from interrupt handlers. Returns 0 (also when already registered);
+ * -22 (EINVAL) for a bad declaration or before init; -17 (EEXIST) when
+ * another tracepoint has the name; -28 (ENOSPC) when the table is full.
+ */
+int usca_tracepoint_register(struct usca_tracepoint *tp);
+
+/*
+ * Record an event of (tp) with the field values (a0..a5, as many as it
+ * has fields; strings by pointer) on this vCPU's ring. Call it through
+ * USCA_TRACE<n>, which tests tp->enabled first.
+ */
+void usca_trace_emit(struct usca_tracepoint *tp, uint64_t a0, uint64_t a1,
+                     uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5);
+
+#define USCA_TRACE_IF(tp, call)                                                \
+    do {                                                                       \
+        if (__builtin_expect((tp)->enabled != 0, 0))                           \
+            call;                                                              \
+    } while (0)
+#define USCA_U(x) ((uint64_t)(x))
+#define USCA_TRACE0(tp)                                                        \
+    USCA_TRACE_IF(tp, usca_trace_emit((tp), 0, 0, 0, 0, 0, 0))
+#define USCA_TRACE1(tp, a)                                                     \
+    USCA_TRACE_IF(tp, usca_trace_emit((tp), USCA_U(a), 0, 0, 0, 0, 0))
+#define USCA_TRACE2(tp, a, b)                                                  \
+    USCA_TRACE_IF(tp, usca_trace_emit((tp), USCA_U(a), USCA_U(b), 0, 0, 0, 0))
+#define USCA_TRACE3(tp, a, b, c)                                               \
+    USCA_TRACE_IF(                                                             \
+        tp, usca_trace_emit((tp), USCA_U(a), USCA_U(b), USCA_U(c), 0, 0, 0))
+#define USCA_TRACE4(tp, a, b, c, d)                                            \
+    USCA_TRACE_IF(tp, usca_trace_emit((tp), USCA_U(a), USCA_U(b), USCA_U(c),   \
+                                      USCA_U(d), 0, 0))
+#define USCA_TRACE5(tp, a, b, c, d, e)                                         \
+    USCA_TRACE_IF(tp, usca_trace_emit((tp), USCA_U(a), USCA_U(b), USCA_U(c),   \
+                                      USCA_U(d), USCA_U(e), 0))
+#define USCA_TRACE6(tp, a, b, c, d, e, f)                                      \
+    USCA_TRACE_IF(tp, usca_trace_emit((tp), USCA_U(a), USCA_U(b), USCA_U(c),   \
+                                      USCA_U(d), USCA_U(e), USCA_U(f)))
 
 #endif /* UNISCOPE_AGENT_H */
