@@ -10,6 +10,10 @@ static const char *const scenario_names[] = {
     [SCENARIO_WORK] = "work",
     [SCENARIO_CRASH] = "crash",
     [SCENARIO_HANG] = "hang",
+    /* bugs.c */
+    [SCENARIO_ASSERT] = "assert",
+    [SCENARIO_OVERFLOW] = "overflow",
+    [SCENARIO_DEADLOCK] = "deadlock",
 };
 
 const char *scenario_name(enum scenario s)
@@ -105,6 +109,11 @@ static void set_option(struct options *opt, const char *key, size_t klen,
     } else if (value_is(key, klen, "runtime")) {
         if (parse_seconds(v, vlen, &opt->runtime_ticks) == 0)
             return;
+    } else if (value_is(key, klen, "touch")) {
+        if (parse_uint(v, vlen, &x) == 0 && x <= 1024) {
+            opt->touch_mib = (uint32_t)x;
+            return;
+        }
     } else if (value_is(key, klen, "status")) {
         if (parse_uint(v, vlen, &x) == 0 && x <= 127) {
             opt->exit_status = (uint32_t)x;
@@ -120,6 +129,7 @@ void cmdline_parse(const char *cmdline, struct options *opt)
     opt->threads = DEFAULT_THREADS;
     opt->runtime_ticks = 0;
     opt->exit_status = 0;
+    opt->touch_mib = 0;
     strlcpy(opt->name, "demokernel", sizeof(opt->name));
     if (!cmdline)
         return;

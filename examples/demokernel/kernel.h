@@ -56,6 +56,9 @@ enum scenario {
     SCENARIO_WORK,
     SCENARIO_CRASH,
     SCENARIO_HANG,
+    SCENARIO_ASSERT,   /* bugs.c: a failed assertion, a software panic */
+    SCENARIO_OVERFLOW, /* bugs.c: unbounded recursion into a guard page */
+    SCENARIO_DEADLOCK, /* bugs.c: two threads, each waiting for the other */
 };
 
 struct options {
@@ -64,6 +67,7 @@ struct options {
     uint64_t runtime_ticks; /* 0: run forever */
     uint32_t exit_status;   /* status to exit with when runtime ends */
     char name[64];          /* guest name */
+    uint32_t touch_mib;     /* touch=N: MiB of RAM to fill at boot */
 };
 
 /* Parse the kernel command line (cmdline, may be NULL) into (opt), which is
@@ -136,6 +140,8 @@ int thread_create(const char *name, void (*fn)(void *), void *arg);
 void yield(void);
 /* Block the calling thread for at least (n) timer ticks; 0 yields. */
 void sleep_ticks(uint32_t n);
+/* As sleep_ticks, telling the agent the thread waits on (wait_obj). */
+void sleep_ticks_on(uint32_t n, const volatile void *wait_obj);
 /* End the calling thread. */
 _Noreturn void thread_exit(void);
 /* The running thread's name, or "idle" outside threads. */
@@ -158,6 +164,27 @@ uint64_t crash_level1(uint64_t x);
 uint64_t crash_level2(uint64_t x);
 uint64_t crash_level3(uint64_t x); /* faults on demo_bad_pointer */
 void spin_forever(void);
+
+/* ---- bugs.c: the planted bugs unicore finds ---------------------------- */
+
+/* A lock of cooperative threads; owner is the holder's name, or NULL. */
+struct demo_lock {
+    const char *volatile owner;
+    const char *name;
+};
+
+/* Fill opt->touch_mib MiB of RAM, then start the threads of the planted-bug
+ * scenario (assert, overflow, deadlock) in (opt), if it is one. */
+void bugs_start(const struct options *opt);
+_Noreturn void demo_assert_fail(const char *expr, const char *msg,
+                                const char *file, int line, const char *func);
+#define DEMO_ASSERT(cond, msg)                                                 \
+    do {                                                                       \
+        if (!(cond))                                                           \
+            demo_assert_fail(#cond, msg, __FILE__, __LINE__, __func__);        \
+    } while (0)
+extern struct demo_lock demo_lock_a, demo_lock_b;
+extern volatile uint64_t demo_work_result;
 
 /* ---- halt.c ----------------------------------------------------------- */
 

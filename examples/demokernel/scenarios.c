@@ -27,6 +27,29 @@ static struct usc_metric *work_items;
 static struct usc_metric *queue_depth;
 static uint32_t queue; /* a pretend backlog the workers drain */
 
+/* Tracepoints: a span per work item and per heartbeat, a step of each
+ * computation, and the starts of the crash and the hang. */
+static const struct usca_tp_field item_fields[] = {USCA_U64("item")};
+static const struct usca_tp_field step_fields[] = {USCA_U64("acc")};
+static struct usca_tracepoint tp_work_begin =
+    USCA_TP("work_begin", USC_TP_BEGIN, item_fields);
+static struct usca_tracepoint tp_work_end =
+    USCA_TP_END("work_end", tp_work_begin, item_fields);
+static struct usca_tracepoint tp_work_step =
+    USCA_TP("work_step", USC_TP_INSTANT, step_fields);
+static struct usca_tracepoint tp_beat_begin =
+    USCA_TP0("heartbeat_begin", USC_TP_BEGIN);
+static struct usca_tracepoint tp_beat_end =
+    USCA_TP_END0("heartbeat_end", tp_beat_begin);
+static struct usca_tracepoint tp_crash_begin =
+    USCA_TP0("crash_begin", USC_TP_BEGIN);
+static struct usca_tracepoint tp_crash_end =
+    USCA_TP_END0("crash_end", tp_crash_begin);
+static struct usca_tracepoint tp_spin_begin =
+    USCA_TP0("spin_begin", USC_TP_BEGIN);
+static struct usca_tracepoint tp_spin_end =
+    USCA_TP_END0("spin_end", tp_spin_begin);
+
 static uint64_t xorshift(uint64_t *s)
 {
     uint64_t x = *s;
@@ -42,10 +65,14 @@ static uint64_t compute(uint64_t us, uint64_t *seed)
 {
     uint64_t end = rdtsc() + tsc_hz() / 1000000 * us;
     uint64_t acc = 0;
+    unsigned steps = 0;
 
     do {
         for (int i = 0; i < 256; i++)
             acc += xorshift(seed) * 0x9e3779b97f4a7c15ull;
+        /* Some 300 000 events a second under TCG. */
+        if (++steps % 2 == 0)
+            USCA_TRACE1(&tp_work_step, acc);
     } while (rdtsc() < end);
     return acc;
 }
@@ -55,9 +82,11 @@ static void heartbeat(void *arg)
     (void)arg;
     for (uint64_t n = 1;; n++) {
         sleep_ticks(HEARTBEAT_TICKS);
+        USCA_TRACE0(&tp_beat_begin);
         usca_counter_add(heartbeats, 1);
         if (n % 10 == 0)
             kprintf("heartbeat: %lu\n", (unsigned long)n);
+        USCA_TRACE0(&tp_beat_end);
     }
 }
 
@@ -67,6 +96,7 @@ static void worker(void *arg)
     uint64_t items = 0;
 
     for (;;) {
+        USCA_TRACE1(&tp_work_begin, items);
         demo_work_result ^= compute(WORK_BURST_US, &seed);
         usca_counter_add(work_items, 1);
         /* as much work arrives as is served, so the depth wanders */
@@ -75,6 +105,7 @@ static void worker(void *arg)
         if (queue > QUEUE_MAX)
             queue = QUEUE_MAX;
         usca_gauge_set(queue_depth, queue);
+        USCA_TRACE1(&tp_work_end, items);
         if (++items % 100 == 0)
             kprintf("%s: %lu items\n", thread_current_name(),
                     (unsigned long)items);
@@ -116,6 +147,7 @@ static void crasher(void *arg)
     sleep_ticks(CRASH_DELAY_TICKS);
     kprintf("crasher: dereferencing demo_bad_pointer (%p)\n",
             (void *)demo_bad_pointer);
+    USCA_TRACE0(&tp_crash_begin);
     demo_work_result = crash_level1(demo_spin_count);
 }
 
@@ -131,6 +163,7 @@ static void spinner(void *arg)
     (void)arg;
     sleep_ticks(SPIN_DELAY_TICKS);
     kprintf("spinner: spinning forever\n");
+    USCA_TRACE0(&tp_spin_begin);
     spin_forever();
 }
 
@@ -152,8 +185,20 @@ static void start_workers(uint32_t n)
     }
 }
 
+static void register_tracepoints(void)
+{
+    struct usca_tracepoint *const tps[] = {
+        &tp_work_end, &tp_work_step, &tp_beat_end, &tp_crash_end, &tp_spin_end,
+    };
+
+    for (size_t i = 0; i < sizeof(tps) / sizeof(tps[0]); i++)
+        if (usca_tracepoint_register(tps[i]) != 0)
+            kprintf("scenario: tracepoint %s not registered\n", tps[i]->name);
+}
+
 void scenario_start(const struct options *opt)
 {
+    register_tracepoints();
     switch (opt->scenario) {
     case SCENARIO_IDLE:
         heartbeats = usca_metric_register("heartbeats", "", USC_METRIC_COUNTER);
@@ -170,5 +215,9 @@ void scenario_start(const struct options *opt)
         start_workers(opt->threads);
         start("spinner", spinner, NULL);
         break;
+    default: /* a planted bug of bugs.c, among workers */
+        start_workers(opt->threads);
+        break;
     }
+    bugs_start(opt);
 }

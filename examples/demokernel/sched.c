@@ -35,11 +35,16 @@ static uint64_t idle_rsp;
 static unsigned last_index;  /* round-robin position */
 static uint32_t next_id = 1; /* 0 means "no thread" to the agent */
 static struct usc_metric *switches_metric;
+static const struct usca_tp_field switch_fields[] = {USCA_U32("prev"),
+                                                     USCA_U32("next")};
+static struct usca_tracepoint tp_switch =
+    USCA_TP("sched_switch", USC_TP_INSTANT, switch_fields);
 
 void sched_init(void)
 {
     switches_metric =
         usca_metric_register("context_switches", "", USC_METRIC_COUNTER);
+    usca_tracepoint_register(&tp_switch);
 }
 
 int thread_create(const char *name, void (*fn)(void *), void *arg)
@@ -112,6 +117,7 @@ static void switch_to(struct thread *prev, struct thread *next)
     struct usc_thread *from =
         prev && prev->state != T_EXITED ? prev->agent : NULL;
 
+    USCA_TRACE2(&tp_switch, prev ? prev->id : 0, next ? next->id : 0);
     usca_thread_switch(from, next ? next->agent : NULL);
     usca_counter_add(switches_metric, 1);
     current = next;
@@ -153,6 +159,17 @@ void sleep_ticks(uint32_t n)
     current->state = T_SLEEPING;
     usca_thread_set_state(current->agent, USC_THREAD_BLOCKED,
                           (uint64_t)(uintptr_t)&demo_ticks);
+    schedule();
+    restore_flags(flags);
+}
+
+void sleep_ticks_on(uint32_t n, const volatile void *wait_obj)
+{
+    unsigned long flags = save_flags_cli();
+    current->wake_tick = demo_ticks + (n ? n : 1);
+    current->state = T_SLEEPING;
+    usca_thread_set_state(current->agent, USC_THREAD_BLOCKED,
+                          (uint64_t)(uintptr_t)wait_obj);
     schedule();
     restore_flags(flags);
 }

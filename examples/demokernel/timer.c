@@ -11,6 +11,9 @@
 volatile uint64_t demo_ticks;
 
 static struct usc_metric *ticks_metric;
+static const struct usca_tp_field tick_fields[] = {USCA_U64("tick")};
+static struct usca_tracepoint tp_tick =
+    USCA_TP("timer_tick", USC_TP_INSTANT, tick_fields);
 static uint64_t exit_at;
 static uint32_t exit_code;
 
@@ -21,6 +24,7 @@ void timer_init(uint64_t exit_tick, uint32_t exit_status)
     exit_at = exit_tick;
     exit_code = exit_status;
     ticks_metric = usca_metric_register("timer_ticks", "", USC_METRIC_COUNTER);
+    usca_tracepoint_register(&tp_tick);
     outb(PIT_CMD, 0x34); /* channel 0, lobyte/hibyte, mode 2 (rate) */
     outb(PIT_CH0, divisor & 0xff);
     outb(PIT_CH0, divisor >> 8);
@@ -30,6 +34,7 @@ void timer_init(uint64_t exit_tick, uint32_t exit_status)
 void timer_irq(void)
 {
     demo_ticks++;
+    USCA_TRACE1(&tp_tick, demo_ticks);
     usca_tick();
     usca_counter_add(ticks_metric, 1);
     pic_eoi(0);
