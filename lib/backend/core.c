@@ -1,5 +1,6 @@
 /* The core-file backend: an x86-64 ELF64 core, read-only, through libelf. */
 #include "core.h"
+#include "uscope_note.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -68,6 +69,9 @@ struct core {
     uint32_t cap;          /* entries allocated in regs */
     uint64_t mem_bytes;
     uint64_t phys_end;
+    /* The USCOPE note's records (NULL: none), laid over regs once read. */
+    struct usc_note_vcpu *uscope;
+    uint32_t nuscope;
 };
 
 /* ---- the file ---------------------------------------------------------- */
@@ -333,20 +337,58 @@ static int qemu_note(struct core *c, const unsigned char *desc, size_t descsz)
 }
 
 /*
- * ==== USCOPE: uniscope's own note (written by unicore) ====
- * It will carry the agent control block's address, the image build-id and
- * the control registers QEMU's note lacks (cr8, efer). Its layout is the
- * lead's to define in a shared header; until then it is accepted and
- * skipped. TODO(lead): parse it here; its registers should override the
- * QEMU note's, and the facade will want the control block address.
+ * ==== USCOPE: uniscope's own note (written by unicore; uscope_note.h) ====
+ * It names the guest and carries, per vCPU in NT_PRSTATUS order, the
+ * registers QEMU's note lacks (cr8, efer) and the rest of the control
+ * set. Its records are kept here and laid over the vCPUs once every note
+ * is read, since they win over a QEMU note wherever the notes lie.
  */
 static int uscope_note(struct core *c, const GElf_Nhdr *nh,
                        const unsigned char *desc)
 {
-    (void)c;
-    (void)nh;
-    (void)desc;
+    struct usc_note_hdr hdr;
+    int err;
+
+    /* Another type or a later version: not ours to judge. */
+    if (nh->n_type != USC_NOTE_TYPE)
+        return 0;
+    err = usc_note_parse(desc, nh->n_descsz, &hdr);
+    if (err == -EPROTONOSUPPORT)
+        return 0;
+    if (err)
+        return err;
+    if (c->uscope) /* one per core */
+        return -EINVAL;
+    c->uscope = calloc(hdr.nvcpus ? hdr.nvcpus : 1, sizeof(*c->uscope));
+    if (!c->uscope)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < hdr.nvcpus; i++) {
+        err = usc_note_read_vcpu(desc, nh->n_descsz, &hdr, i, &c->uscope[i]);
+        if (err)
+            return err;
+    }
+    c->nuscope = hdr.nvcpus;
+    if (hdr.name[0])
+        snprintf(c->name, sizeof(c->name), "%s", hdr.name);
     return 0;
+}
+
+/* Lay the USCOPE records' control registers over the vCPUs' registers. */
+static void apply_uscope(struct core *c)
+{
+    for (uint32_t i = 0; i < c->nuscope && i < c->nvcpus; i++) {
+        const struct usc_regs *u = &c->uscope[i].regs;
+        struct usc_regs *r = &c->regs[i];
+
+        /* Without registers the dump may still have found the tables. */
+        r->cr0 = u->cr0;
+        r->cr2 = u->cr2;
+        r->cr3 = u->cr3;
+        r->cr4 = u->cr4;
+        r->cr8 = u->cr8;
+        r->efer = u->efer;
+        r->k_gs_base = u->k_gs_base;
+    }
 }
 
 /* Is the note's name (name, namesz) the string (want)? */
@@ -407,6 +449,7 @@ static int load_notes(struct core *c, Elf *elf, size_t phnum,
     /* A vCPU is an NT_PRSTATUS: QEMU notes alone do not make one. */
     if (c->nvcpus == 0 || c->nqemu > c->nvcpus)
         return -EINVAL;
+    apply_uscope(c);
     return 0;
 }
 
@@ -462,6 +505,7 @@ static void core_close(void *priv)
     free(c->phys);
     free(c->virt);
     free(c->regs);
+    free(c->uscope);
     free(c);
 }
 

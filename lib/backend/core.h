@@ -11,8 +11,10 @@
  * usc_backend_core serves an ELF64 ET_CORE file for EM_X86_64, read-only:
  * guest-physical memory from the PT_LOADs (by p_paddr; bytes past a
  * segment's p_filesz read as zeros), one vCPU per NT_PRSTATUS note in file
- * order, control registers from QEMU's per-vCPU "QEMU" notes (cr8 and
- * efer are not in any note yet: they read as 0). open returns -ENOEXEC for
+ * order, control registers (cr8 and efer included) and the guest's name
+ * from uniscope's "USCOPE" note (uscope_note.h), else control registers
+ * from QEMU's per-vCPU "QEMU" notes (cr8 and efer then read as 0), else
+ * none. open returns -ENOEXEC for
  * a file that is not an x86-64 ELF64 core (QEMU writes EM_386 cores of
  * guests that are not in long mode) and -EINVAL for a
  * core whose structure is corrupt or lies (segments or notes beyond the

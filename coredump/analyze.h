@@ -1,0 +1,70 @@
+/* What unicore analyze knows about one core, shared by its report sections. */
+#ifndef UNICORE_ANALYZE_H
+#define UNICORE_ANALYZE_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent_reader.h"
+#include "target.h"
+#include "unwind.h"
+#include "uscope_note.h"
+
+/* Frames unwound per stack: deep enough to see a recursion for what it is. */
+#define AN_FRAMES 64
+#define AN_PANIC_FRAMES 512
+
+struct an {
+    const char *core;
+    struct usc_target *t;
+    struct usc_target_info info;
+    const struct usc_physmem *pm;
+    uint32_t nvcpus;
+    struct usc_note_hdr note; /* when have_note */
+    int have_note;
+    struct usc_note_vcpu *nv; /* the note's records, nnv of them */
+    size_t nnv;
+    struct usc_agent *agent; /* NULL: none found */
+    struct usc_agent_status st;
+    int have_status;
+    struct usc_panic panic;
+    int have_panic;
+    struct usc_agent_thread *threads;
+    size_t nthreads;
+    uint8_t build_id[USC_BUILD_ID_MAX];
+    uint32_t build_id_len;
+    char image[PATH_MAX]; /* "" when not found */
+    const char *image_how;
+    int image_err;
+    struct usc_unwind *uw; /* NULL when libdw could not start */
+};
+
+/* JSON of guest data (analyze.c): hex strings for addresses, guest text
+ * made printable. Each returns a new reference. */
+json_t *an_hex(uint64_t v);
+json_t *an_text(const char *s, size_t len);
+json_t *an_str(const char *s);
+json_t *an_frame(const struct usc_frame *f);
+json_t *an_frames(const struct usc_frame *f, size_t n);
+json_t *an_regs(const struct usc_regs *r);
+
+/*
+ * The registers vCPU (i) of the core (in note order) had at the dump, and
+ * its hypervisor number into (*index). Returns 0, -ENODATA when the dump
+ * could not read them, or the backend's error.
+ */
+int an_vcpu_live(struct an *a, uint32_t i, struct usc_regs *r, uint32_t *index);
+/* The core's vCPU (note order) whose hypervisor number is (index), or -1. */
+int an_vcpu_by_index(struct an *a, uint32_t index);
+
+/* analyze_stacks.c: the sections that unwind. */
+void an_section_panic(struct an *a, json_t *r);
+void an_section_vcpus(struct an *a, json_t *r);
+void an_section_threads(struct an *a, json_t *r);
+
+/* analyze_diag.c: what the rest of the report adds up to. */
+void an_section_diagnosis(struct an *a, json_t *r);
+
+#endif /* UNICORE_ANALYZE_H */
