@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent_reader.h"
 #include "rundir.h"
@@ -65,6 +66,33 @@ static const char *probe_agent(const char *name, uint32_t *agent_state)
     return found ? "yes" : "no";
 }
 
+/*
+ * 1 if guest (name) is known by its RAM file alone (USC_RUNDIR_AGENT_ONLY):
+ * no QEMU to ask, so its agent alone says how it is.
+ */
+static int agent_only(const char *name)
+{
+    char path[PATH_MAX];
+
+    return usc_rundir_guest_path(name, USC_RUNDIR_AGENT_ONLY, path,
+                                 sizeof(path)) == 0 &&
+           access(path, F_OK) == 0;
+}
+
+static void print_agent_only(const char *name, int width)
+{
+    uint32_t st = USC_STATE_BOOTING;
+    const char *agent = probe_agent(name, &st);
+    enum usc_vm_state state = st == USC_STATE_RUNNING    ? USC_VM_RUNNING
+                              : st == USC_STATE_PANICKED ? USC_VM_PANICKED
+                              : st == USC_STATE_HALTED   ? USC_VM_SHUTDOWN
+                                                         : USC_VM_UNKNOWN;
+
+    printf("%-*s %-8s %5s %7s %8s %5s\n", width, name, usc_vm_state_name(state),
+           "-", "-", "-", agent);
+    fflush(stdout);
+}
+
 /* Seconds as "42s", "3m05s", "2h07m" or "4d03h". */
 static void format_uptime(int64_t s, char *buf, size_t size)
 {
@@ -91,6 +119,10 @@ static void print_guest(const char *name, int width, time_t now)
     const char *agent = "-";
     int known = usc_guest_info_read(name, &gi) == 0;
 
+    if (!known && agent_only(name)) {
+        print_agent_only(name, width);
+        return;
+    }
     /* Without guest.json (a guest still starting) only QMP can tell. */
     if (!known || usc_guest_pid_alive(gi.pid, name))
         state = probe_state(name);

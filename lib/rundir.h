@@ -20,6 +20,11 @@
 #define USC_RUNDIR_CONSOLE "console.log"
 #define USC_RUNDIR_QEMU_LOG "qemu.log" /* QEMU's own messages */
 #define USC_RUNDIR_INFO "guest.json"
+/*
+ * An empty file marking a guest known by its RAM file alone (no QEMU, no
+ * QMP: target "qemu:,mem=NAME/mem"); its folder holds "mem" and this.
+ */
+#define USC_RUNDIR_AGENT_ONLY "agent-only"
 
 /* Where a RAM file lives when the run directory is not on a tmpfs. */
 #define USC_RUNDIR_SHM_PREFIX "/dev/shm/uniscope-"
