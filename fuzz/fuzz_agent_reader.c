@@ -64,6 +64,16 @@ static void check_threads(struct usc_agent *a, size_t cap)
               threads[i].state <= USC_THREAD_EXITED);
         CHECK(threads[i].vcpu < usc_agent_header(a)->max_vcpus);
     }
+    /* Slot by slot, in flux or not, and one past the end. */
+    uint32_t slots = usc_agent_header(a)->threads.capacity;
+    for (uint32_t i = 0; i <= slots && i < 64; i++) {
+        struct usc_agent_thread t;
+        int settled;
+        if (usc_agent_thread_at(a, i, &t, &settled) == 0) {
+            CHECK(TERMINATED(t.name));
+            CHECK(t.slot == i && t.state != USC_THREAD_FREE);
+        }
+    }
 }
 
 static void check_log(struct usc_agent *a, char *buf, size_t cap)

@@ -113,65 +113,30 @@ static const struct usc_agent_thread *old_slot(const struct unigdb_session *s,
     return NULL;
 }
 
-/* Slot (raw) in the agent reader's terms, checked as it checks them. */
-static int convert(const struct usc_control_block *cb, uint32_t slot,
-                   const struct usc_thread *raw, struct usc_agent_thread *t)
-{
-    if (raw->state > USC_THREAD_EXITED || raw->vcpu >= cb->max_vcpus ||
-        usc_guestmem_copy_str(t->name, sizeof(t->name), raw->name,
-                              sizeof(raw->name)))
-        return -EINVAL;
-    t->slot = slot;
-    t->id = raw->id;
-    t->state = raw->state;
-    t->vcpu = raw->vcpu;
-    t->flags = raw->flags;
-    t->cpu_time = raw->cpu_time;
-    t->switches = raw->switches;
-    t->last_switch_ts = raw->last_switch_ts;
-    t->wait_obj = raw->wait_obj;
-    t->regs = raw->regs;
-    return 0;
-}
-
 /*
  * The agent's table when usc_agent_threads gives up on all of it for one
  * slot: a guest stopped while it rewrote a slot keeps that slot's counter
  * odd for as long as it stays stopped (-EAGAIN), and a corrupt slot
- * (-EINVAL) says nothing of the others. Read slot by slot through the
- * gate; take a slot in flux from our last copy, else as it stands (the
- * guest is stopped: it is at least stable); leave out corrupt ones.
+ * (-EINVAL) says nothing of the others. Read slot by slot; take a slot in
+ * flux from our last copy, else as it stands (the guest is stopped: it is
+ * at least stable); leave out corrupt ones.
  */
 static int threads_by_slot(struct unigdb_session *s, uint32_t used)
 {
-    const struct usc_control_block *cb = usc_agent_header(s->agent);
     struct usc_agent_thread *fresh;
-    struct usc_gtable tab;
-    struct usc_thread raw;
     size_t k = 0;
-    int err;
 
-    err = usc_gtable_init(&tab, usc_target_physmem(s->t), &cb->threads,
-                          sizeof(raw), USC_AGENT_MAX_THREADS);
-    if (err)
-        return err;
     fresh = calloc(s->athreads_cap ? s->athreads_cap : 1, sizeof(*fresh));
     if (!fresh)
         return -ENOMEM;
-    for (uint32_t i = 0; i < used && i < tab.capacity && k < s->athreads_cap;
-         i++) {
+    for (uint32_t i = 0; i < used && k < s->athreads_cap; i++) {
         const struct usc_agent_thread *old;
+        int settled;
 
-        err = usc_gtable_read_seq(&tab, i, &raw, sizeof(raw));
-        if (err == -EAGAIN && (old = old_slot(s, i))) {
-            fresh[k++] = *old;
+        if (usc_agent_thread_at(s->agent, i, &fresh[k], &settled) != 0)
             continue;
-        }
-        if (err == -EAGAIN)
-            err = usc_gtable_read(&tab, i, &raw, sizeof(raw));
-        if (err || raw.state == USC_THREAD_FREE ||
-            convert(cb, i, &raw, &fresh[k]))
-            continue;
+        if (!settled && (old = old_slot(s, i)))
+            fresh[k] = *old;
         k++;
     }
     memcpy(s->athreads, fresh, k * sizeof(*fresh));

@@ -293,6 +293,27 @@ static int convert_thread(const struct usc_agent *a, uint32_t slot,
     return 0;
 }
 
+int usc_agent_thread_at(struct usc_agent *a, uint32_t slot,
+                        struct usc_agent_thread *out, int *settled)
+{
+    struct usc_thread raw;
+    int err;
+
+    if (slot >= a->threads.capacity)
+        return -ERANGE;
+    err = usc_gtable_read_seq(&a->threads, slot, &raw, sizeof(raw));
+    *settled = err != -EAGAIN;
+    /* A guest stopped mid-update keeps the slot in flux for good: take
+     * it as it stands, still checked like any other copy. */
+    if (err == -EAGAIN)
+        err = usc_gtable_read(&a->threads, slot, &raw, sizeof(raw));
+    if (err)
+        return err;
+    if (raw.state == USC_THREAD_FREE)
+        return -ENOENT;
+    return convert_thread(a, slot, &raw, out);
+}
+
 int usc_agent_threads(struct usc_agent *a, struct usc_agent_thread *out,
                       size_t cap, size_t *n)
 {

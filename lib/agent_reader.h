@@ -139,6 +139,18 @@ int usc_agent_threads(struct usc_agent *a, struct usc_agent_thread *out,
                       size_t cap, size_t *n);
 
 /*
+ * Copy thread slot (slot) of (a) into (out), for callers that want the
+ * other threads when one slot is corrupt or in flux. A slot whose sequence
+ * counter never settles (a guest stopped while it rewrote the slot) is
+ * copied as it stands, checked like any other, with (*settled) set to 0;
+ * else (*settled) is 1. Returns 0; -ENOENT for a FREE slot; -ERANGE for a
+ * slot beyond the table; -EINVAL for a bad state or vCPU or an
+ * unterminated name; -EFAULT.
+ */
+int usc_agent_thread_at(struct usc_agent *a, uint32_t slot,
+                        struct usc_agent_thread *out, int *settled);
+
+/*
  * Copy the newest bytes of (a)'s console log, at most (cap), into (buf)
  * (not NUL-terminated), their number into (*len) and the log position
  * they end at into (*head) (may be NULL). Bytes the guest may have

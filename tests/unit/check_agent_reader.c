@@ -619,6 +619,32 @@ START_TEST(thread_whose_seq_stays_odd_is_eagain_quickly)
 }
 END_TEST
 
+START_TEST(thread_at_reads_one_slot_even_in_flux)
+{
+    struct usc_agent *a = open_ok();
+    struct usc_agent_thread t;
+    int settled = -1;
+
+    ck_assert_int_eq(usc_agent_thread_at(a, 0, &t, &settled), 0);
+    ck_assert_int_eq(settled, 1);
+    ck_assert_str_eq(t.name, "main");
+    ck_assert_int_eq(usc_agent_thread_at(a, 1, &t, &settled), -ENOENT);
+    /* A guest stopped mid-update: the slot as it stands, marked so. */
+    THREAD(2)->seq = 9;
+    ck_assert_int_eq(usc_agent_thread_at(a, 2, &t, &settled), 0);
+    ck_assert_int_eq(settled, 0);
+    ck_assert_uint_eq(t.slot, 2);
+    ck_assert_str_eq(t.name, "worker");
+    /* A corrupt slot is refused alone; the table's end is a range error. */
+    memset(THREAD(0)->name, 't', USC_NAME_MAX);
+    ck_assert_int_eq(usc_agent_thread_at(a, 0, &t, &settled), -EINVAL);
+    ck_assert_int_eq(usc_agent_thread_at(a, 2, &t, &settled), 0);
+    ck_assert_int_eq(usc_agent_thread_at(a, CB->threads.capacity, &t, &settled),
+                     -ERANGE);
+    usc_agent_close(a);
+}
+END_TEST
+
 START_TEST(thread_with_bad_state_or_vcpu_is_einval)
 {
     struct usc_agent *a = open_ok();
@@ -953,6 +979,7 @@ static Suite *agent_reader_suite(void)
     tcase_add_test(tc, threads_beyond_cap_are_enospc);
     tcase_add_test(tc, threads_used_above_capacity_is_einval);
     tcase_add_test(tc, thread_whose_seq_stays_odd_is_eagain_quickly);
+    tcase_add_test(tc, thread_at_reads_one_slot_even_in_flux);
     tcase_add_test(tc, thread_with_bad_state_or_vcpu_is_einval);
     tcase_add_test(tc, thread_with_unterminated_name_is_einval);
     suite_add_tcase(s, tc);
