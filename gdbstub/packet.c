@@ -236,17 +236,6 @@ void unigdb_reader_free(struct unigdb_reader *r)
     r->raw = r->pkt = NULL;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Undo escapes and run lengths of r->raw into r->pkt. */
 static enum unigdb_input decode(struct unigdb_reader *r)
 {
@@ -328,7 +317,7 @@ enum unigdb_input unigdb_reader_feed(struct unigdb_reader *r, const char *p,
             }
             continue;
         case ST_CS1:
-            v = hexval(c);
+            v = usc_rsp_hexval(c);
             if (v < 0) {
                 r->state = ST_IDLE;
                 *used = i + 1;
@@ -338,7 +327,7 @@ enum unigdb_input unigdb_reader_feed(struct unigdb_reader *r, const char *p,
             r->state = ST_CS2;
             continue;
         default: /* ST_CS2 */
-            v = hexval(c);
+            v = usc_rsp_hexval(c);
             r->state = ST_IDLE;
             *used = i + 1;
             if (r->overflow)
@@ -364,7 +353,7 @@ static size_t hex_run(const char *s, size_t n)
 {
     size_t i = 0;
 
-    while (i < n && hexval(s[i]) >= 0)
+    while (i < n && usc_rsp_hexval(s[i]) >= 0)
         i++;
     return i;
 }
@@ -390,7 +379,7 @@ int unigdb_hex_decode(const char *hex, size_t hexlen, void *out)
     if (hexlen % 2)
         return -EINVAL;
     for (size_t i = 0; i < hexlen; i += 2) {
-        int hi = hexval(hex[i]), lo = hexval(hex[i + 1]);
+        int hi = usc_rsp_hexval(hex[i]), lo = usc_rsp_hexval(hex[i + 1]);
 
         if (hi < 0 || lo < 0)
             return -EINVAL;

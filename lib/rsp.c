@@ -14,7 +14,7 @@ uint8_t usc_rsp_checksum(const void *data, size_t len)
     return (uint8_t)sum;
 }
 
-static int hexval(char c)
+int usc_rsp_hexval(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -123,8 +123,8 @@ int usc_rsp_unframe(const char *buf, size_t len, size_t *consumed,
     if (hash >= len || len - hash < 3)
         return 0;
     *consumed = hash + 3;
-    hi = hexval(buf[hash + 1]);
-    lo = hexval(buf[hash + 2]);
+    hi = usc_rsp_hexval(buf[hash + 1]);
+    lo = usc_rsp_hexval(buf[hash + 2]);
     if (hi < 0 || lo < 0)
         return -EPROTO;
     if (usc_rsp_checksum(buf + start + 1, hash - start - 1) != hi * 16 + lo)
@@ -142,7 +142,7 @@ int usc_rsp_hex_decode(const char *hex, size_t hexlen, void *out, size_t cap)
     if (hexlen / 2 > cap)
         return -EMSGSIZE;
     for (size_t i = 0; i < hexlen; i += 2) {
-        int hi = hexval(hex[i]), lo = hexval(hex[i + 1]);
+        int hi = usc_rsp_hexval(hex[i]), lo = usc_rsp_hexval(hex[i + 1]);
 
         if (hi < 0 || lo < 0)
             return -EPROTO;
@@ -169,7 +169,7 @@ int usc_rsp_parse_hex_u64(const char *s, size_t len, uint64_t *v)
     if (len == 0 || len > 16)
         return -EPROTO;
     for (size_t i = 0; i < len; i++) {
-        int d = hexval(s[i]);
+        int d = usc_rsp_hexval(s[i]);
 
         if (d < 0)
             return -EPROTO;
@@ -189,8 +189,9 @@ int usc_rsp_reply_status(const char *pkt, size_t len)
         return 1;
     if (pkt[1] == '.')
         return -EIO;
-    if (len == 3 && hexval(pkt[1]) >= 0 && hexval(pkt[2]) >= 0) {
-        int n = hexval(pkt[1]) * 16 + hexval(pkt[2]);
+    if (len == 3 && usc_rsp_hexval(pkt[1]) >= 0 &&
+        usc_rsp_hexval(pkt[2]) >= 0) {
+        int n = usc_rsp_hexval(pkt[1]) * 16 + usc_rsp_hexval(pkt[2]);
 
         /* QEMU writes host errnos in decimal (E14 EFAULT, E22 EINVAL),
          * other stubs in hex: digits-only numbers are taken as decimal. */

@@ -18,6 +18,9 @@
 
 /* ---- pure codec --------------------------------------------------------- */
 
+/* The value of hex digit (c), either case, or -1 if it is none. */
+int usc_rsp_hexval(char c);
+
 /* The modulo-256 sum of the (len) bytes at (data). */
 uint8_t usc_rsp_checksum(const void *data, size_t len);
 
