@@ -10,20 +10,13 @@
 #include "harness.h"
 #include "physmem.h"
 
-#define BOOT_MS 30000 /* generous: TCG on a loaded CI machine */
+#define BOOT_MS TEST_BOOT_MS
 
 struct live {
     struct test_guest g;
     struct usc_ramfile *rf;
     struct usc_agent *agent;
 };
-
-static const char *kernel_path(void)
-{
-    const char *k = getenv("USC_DEMOKERNEL");
-    ck_assert_msg(k && *k, "USC_DEMOKERNEL names the demo kernel");
-    return k;
-}
 
 static int agent_opens(void *arg)
 {
@@ -36,7 +29,7 @@ static int agent_opens(void *arg)
 static void boot_and_find(struct live *l, const char *append)
 {
     memset(l, 0, sizeof(*l));
-    int rc = test_guest_boot(&l->g, kernel_path(), append, 64);
+    int rc = test_guest_boot(&l->g, test_env("USC_DEMOKERNEL"), append, 64);
     ck_assert_msg(rc == 0, "boot: %s", strerror(-rc));
     rc = usc_ramfile_open(l->g.mem_path, &l->rf);
     ck_assert_msg(rc == 0, "ram file: %s", strerror(-rc));
@@ -244,17 +237,10 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("agent_live");
-    TCase *tc = tcase_create("qemu");
-    tcase_set_timeout(tc, 120);
+    TCase *tc;
+    Suite *s = test_suite("agent_live", "qemu", 120, &tc);
     tcase_add_test(tc, test_work_guest_seen_from_host);
     tcase_add_test(tc, test_crash_fills_panic_record);
     tcase_add_test(tc, test_hang_spinner_runs_and_timer_ticks);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }

@@ -1,7 +1,6 @@
 /* The QEMU and core backends against demo guests booted by unirun --detach. */
 #include <check.h>
 #include <errno.h>
-#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,89 +13,21 @@
 #include "agent_reader.h"
 #include "elfimage.h"
 #include "harness.h"
-#include "qmp.h"
 #include "rundir.h"
 #include "target.h"
 
-#define BOOT_MS 30000
-
-static const char *env(const char *name)
-{
-    const char *v = getenv(name);
-    ck_assert_msg(v && *v, "%s is not set", name);
-    return v;
-}
-
-/* unirun --detach the demo kernel as (name) with kernel args (args). */
-static void boot(const char *name, const char *args)
-{
-    char out[4096];
-    char *argv[] = {(char *)env("USC_UNIRUN"),
-                    "--detach",
-                    "--accel",
-                    "tcg",
-                    "--memory",
-                    "64",
-                    "--name",
-                    (char *)name,
-                    (char *)env("USC_DEMOKERNEL"),
-                    "--",
-                    (char *)args,
-                    NULL};
-    int rc = test_run(argv, out, sizeof(out), BOOT_MS);
-    ck_assert_msg(rc == 0, "unirun --detach %s: %d: %s", name, rc, out);
-}
-
-static struct usc_target *open_target(const char *name)
-{
-    struct usc_target *t = NULL;
-    int rc = usc_target_open(name, &t);
-    ck_assert_msg(rc == 0, "open %s: %s", name, strerror(-rc));
-    return t;
-}
+#define BOOT_MS TEST_BOOT_MS
 
 static struct usc_elfimage *demo_image(void)
 {
     struct usc_elfimage *img = NULL;
-    ck_assert_int_eq(usc_elfimage_open(env("USC_DEMOKERNEL"), &img), 0);
+    ck_assert_int_eq(usc_elfimage_open(test_env("USC_DEMOKERNEL"), &img), 0);
     return img;
-}
-
-static uint64_t symbol(const struct usc_elfimage *img, const char *name)
-{
-    uint64_t addr = 0;
-    ck_assert_msg(usc_elfimage_symbol(img, name, &addr, NULL) == 0,
-                  "no symbol %s", name);
-    return addr;
-}
-
-struct agent_wait {
-    struct usc_target *t;
-    struct usc_agent *a;
-};
-
-static int agent_found(void *arg)
-{
-    struct agent_wait *w = arg;
-    return usc_agent_open(usc_target_physmem(w->t), USC_AGENT_SCAN, &w->a) == 0;
-}
-
-static struct usc_agent *wait_agent(struct usc_target *t)
-{
-    struct agent_wait w = {t, NULL};
-    ck_assert_msg(test_wait_for(agent_found, &w, BOOT_MS), "no agent");
-    return w.a;
 }
 
 static uint64_t ticks(struct usc_agent *a)
 {
-    struct usc_agent_metric m[64];
-    size_t n = 0;
-    ck_assert_int_eq(usc_agent_metrics(a, m, 64, &n), 0);
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(m[i].name, "timer_ticks") == 0)
-            return m[i].value;
-    return 0;
+    return test_agent_metric(a, "timer_ticks");
 }
 
 struct tick_wait {
@@ -112,9 +43,9 @@ static int ticks_above(void *arg)
 
 START_TEST(test_paused_registers_rip_in_text)
 {
-    boot("regs", "scenario=work threads=2");
-    struct usc_target *t = open_target("regs");
-    struct usc_agent *a = wait_agent(t);
+    test_boot("regs", 64, "scenario=work threads=2");
+    struct usc_target *t = test_target_open("regs");
+    struct usc_agent *a = test_wait_agent(t, "regs");
     struct usc_elfimage *img = demo_image();
 
     ck_assert_int_eq(usc_target_pause(t), 0);
@@ -139,13 +70,12 @@ END_TEST
 
 START_TEST(test_global_read_by_symbol_through_page_walker)
 {
-    boot("global", "scenario=work threads=1");
-    struct usc_target *t = open_target("global");
-    struct usc_agent *a = wait_agent(t);
-    struct usc_elfimage *img = demo_image();
+    test_boot("global", 64, "scenario=work threads=1");
+    struct usc_target *t = test_target_open("global");
+    struct usc_agent *a = test_wait_agent(t, "global");
 
     uint64_t magic = 0;
-    uint64_t addr = symbol(img, "demo_magic");
+    uint64_t addr = test_symbol("demo_magic");
     ck_assert_uint_ge(addr, 0xffffffff80000000ull); /* virtual != physical */
     ck_assert_int_eq(usc_target_read_virt(t, 0, addr, &magic, sizeof(magic)),
                      0);
@@ -155,7 +85,6 @@ START_TEST(test_global_read_by_symbol_through_page_walker)
     ck_assert_int_eq(usc_target_run_state(t, &st), 0);
     ck_assert_int_eq(st, USC_VM_RUNNING);
 
-    usc_elfimage_close(img);
     usc_agent_close(a);
     usc_target_close(t);
 }
@@ -163,9 +92,9 @@ END_TEST
 
 START_TEST(test_pause_stops_metrics_resume_restarts_them)
 {
-    boot("pause", "scenario=work threads=1");
-    struct usc_target *t = open_target("pause");
-    struct usc_agent *a = wait_agent(t);
+    test_boot("pause", 64, "scenario=work threads=1");
+    struct usc_target *t = test_target_open("pause");
+    struct usc_agent *a = test_wait_agent(t, "pause");
     struct tick_wait w = {a, 0};
     ck_assert(test_wait_for(ticks_above, &w, BOOT_MS));
 
@@ -190,15 +119,14 @@ END_TEST
 
 START_TEST(test_qemu_dump_reads_like_the_live_guest)
 {
-    boot("dump", "scenario=work threads=2");
-    struct usc_target *t = open_target("dump");
-    struct usc_agent *a = wait_agent(t);
-    struct usc_elfimage *img = demo_image();
+    test_boot("dump", 64, "scenario=work threads=2");
+    struct usc_target *t = test_target_open("dump");
+    struct usc_agent *a = test_wait_agent(t, "dump");
     struct tick_wait w = {a, 10};
     ck_assert(test_wait_for(ticks_above, &w, BOOT_MS));
 
     /* A page that changes all the time (demo_ticks) and the agent's block. */
-    uint64_t addrs[2] = {symbol(img, "demo_ticks") & ~0xfffull,
+    uint64_t addrs[2] = {test_symbol("demo_ticks") & ~0xfffull,
                          usc_agent_header(a)->self_vaddr};
     static uint8_t live[2][4096], dumped[2][4096];
     ck_assert_int_eq(usc_target_pause(t), 0);
@@ -206,20 +134,9 @@ START_TEST(test_qemu_dump_reads_like_the_live_guest)
         ck_assert_int_eq(usc_target_read_virt(t, 0, addrs[i], live[i], 4096),
                          0);
 
-    char qmp_path[512], core[512];
-    ck_assert_int_eq(
-        usc_rundir_guest_path("dump", "qmp.sock", qmp_path, sizeof(qmp_path)),
-        0);
+    char core[512];
     snprintf(core, sizeof(core), "%s/dump.core", getenv("UNISCOPE_RUNDIR"));
-    struct usc_qmp *q = NULL;
-    ck_assert_int_eq(usc_qmp_connect(qmp_path, 10000, &q), 0);
-    char proto[600];
-    snprintf(proto, sizeof(proto), "file:%s", core);
-    json_t *args = json_pack("{s:b, s:s}", "paging", 0, "protocol", proto);
-    int rc = usc_qmp_execute(q, "dump-guest-memory", args, NULL, 60000);
-    ck_assert_msg(rc == 0, "dump-guest-memory: %s", usc_qmp_last_error(q));
-    json_decref(args);
-    usc_qmp_close(q);
+    test_qemu_dump("dump", core);
 
     struct usc_target *c = NULL;
     ck_assert_int_eq(usc_target_open(core, &c), 0);
@@ -244,7 +161,6 @@ START_TEST(test_qemu_dump_reads_like_the_live_guest)
     unlink(core);
     ck_assert_int_eq(usc_target_resume(t), 0);
 
-    usc_elfimage_close(img);
     usc_agent_close(a);
     usc_target_close(t);
 }
@@ -252,17 +168,11 @@ END_TEST
 
 /* ---- unirun --list / --stop ------------------------------------------- */
 
-static int list(char *out, size_t cap)
-{
-    char *argv[] = {(char *)env("USC_UNIRUN"), "--list", NULL};
-    return test_run(argv, out, cap, 30000);
-}
-
 /* The --list line of guest (name), copied into (line); 0 if absent. */
 static int list_line(const char *name, char *line, size_t cap)
 {
     char out[8192];
-    ck_assert_int_eq(list(out, sizeof(out)), 0);
+    ck_assert_int_eq(test_unirun_list(out, sizeof(out)), 0);
     for (char *l = strtok(out, "\n"); l; l = strtok(NULL, "\n")) {
         size_t n = strlen(name);
         if (strncmp(l, name, n) == 0 && l[n] == ' ') {
@@ -290,16 +200,10 @@ static int line_has(void *arg)
     return 1;
 }
 
-static int stop(const char *name, char *out, size_t cap)
-{
-    char *argv[] = {(char *)env("USC_UNIRUN"), "--stop", (char *)name, NULL};
-    return test_run(argv, out, cap, 30000);
-}
-
 START_TEST(test_unirun_list_stop_and_dead_guests)
 {
-    boot("lista", "scenario=idle");
-    boot("listb", "scenario=work threads=1");
+    test_boot("lista", 64, "scenario=idle");
+    test_boot("listb", 64, "scenario=work threads=1");
     struct line_wait a = {.name = "lista",
                           .words = {" running ", " yes", NULL}};
     struct line_wait b = {.name = "listb",
@@ -317,8 +221,8 @@ START_TEST(test_unirun_list_stop_and_dead_guests)
                   dead.line);
 
     char out[1024], path[512];
-    ck_assert_int_eq(stop("lista", out, sizeof(out)), 0);
-    ck_assert_int_eq(stop("listb", out, sizeof(out)), 0);
+    ck_assert_int_eq(test_unirun_stop("lista", out, sizeof(out)), 0);
+    ck_assert_int_eq(test_unirun_stop("listb", out, sizeof(out)), 0);
     ck_assert_int_eq(usc_rundir_guest_path("lista", NULL, path, sizeof(path)),
                      0);
     ck_assert_int_ne(access(path, F_OK), 0);
@@ -330,7 +234,7 @@ START_TEST(test_unirun_list_stop_and_dead_guests)
     ck_assert(!list_line("listb", line, sizeof(line)));
 
     /* A name that is not there: one line, status 1. */
-    ck_assert_int_eq(stop("nosuch", out, sizeof(out)), 1);
+    ck_assert_int_eq(test_unirun_stop("nosuch", out, sizeof(out)), 1);
     ck_assert_ptr_nonnull(strstr(out, "unirun: "));
     ck_assert_ptr_null(strchr(out, '\n') ? strchr(strchr(out, '\n') + 1, '\n')
                                          : NULL);
@@ -390,28 +294,28 @@ START_TEST(test_bad_targets_give_clear_errors)
     unlink(sock);
 
     /* A QEMU that has died: the open or the state says so. */
-    boot("dies", "scenario=idle");
+    test_boot("dies", 64, "scenario=idle");
     struct usc_guest_info gi;
     ck_assert_int_eq(usc_guest_info_read("dies", &gi), 0);
     ck_assert_int_eq(kill((pid_t)gi.pid, SIGKILL), 0);
     ck_assert_msg(test_wait_for(reported_dead, "dies", BOOT_MS),
                   "a killed QEMU never reported as dead");
     char out[512];
-    ck_assert_int_eq(stop("dies", out, sizeof(out)), 0);
+    ck_assert_int_eq(test_unirun_stop("dies", out, sizeof(out)), 0);
 }
 END_TEST
 
 START_TEST(test_foreground_exit_status_is_the_guests)
 {
     char out[8192];
-    char *argv[] = {(char *)env("USC_UNIRUN"),
+    char *argv[] = {(char *)test_env("USC_UNIRUN"),
                     "--accel",
                     "tcg",
                     "--memory",
                     "64",
                     "--name",
                     "fg",
-                    (char *)env("USC_DEMOKERNEL"),
+                    (char *)test_env("USC_DEMOKERNEL"),
                     "--",
                     "scenario=work runtime=0.2 status=42",
                     NULL};
@@ -425,17 +329,12 @@ START_TEST(test_foreground_exit_status_is_the_guests)
 }
 END_TEST
 
-static void setup(void)
-{
-    ck_assert_ptr_nonnull(test_rundir_setup());
-}
-
 int main(void)
 {
-    Suite *s = suite_create("qemu_target");
-    TCase *tc = tcase_create("qemu");
-    tcase_set_timeout(tc, 180);
-    tcase_add_unchecked_fixture(tc, setup, test_rundir_teardown);
+    TCase *tc;
+    Suite *s = test_suite("qemu_target", "qemu", 180, &tc);
+    tcase_add_unchecked_fixture(tc, test_rundir_fixture_setup,
+                                test_rundir_teardown);
     tcase_add_test(tc, test_paused_registers_rip_in_text);
     tcase_add_test(tc, test_global_read_by_symbol_through_page_walker);
     tcase_add_test(tc, test_pause_stops_metrics_resume_restarts_them);
@@ -443,11 +342,5 @@ int main(void)
     tcase_add_test(tc, test_unirun_list_stop_and_dead_guests);
     tcase_add_test(tc, test_bad_targets_give_clear_errors);
     tcase_add_test(tc, test_foreground_exit_status_is_the_guests);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }

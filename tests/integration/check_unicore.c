@@ -19,44 +19,14 @@
 
 #include "agent_reader.h"
 #include "corewrite.h"
-#include "elfimage.h"
 #include "harness.h"
-#include "qmp.h"
-#include "rundir.h"
 #include "target.h"
 
-#define BOOT_MS 30000
+#define BOOT_MS TEST_BOOT_MS
 #define TOOL_MS 60000
 #define OUT_MAX (256u << 10)
 
 static char scratch[64]; /* the cores of one test */
-
-static const char *env(const char *name)
-{
-    const char *v = getenv(name);
-    ck_assert_msg(v && *v, "%s is not set", name);
-    return v;
-}
-
-/* unirun --detach the demo kernel as (name) with (mib) MiB and (args). */
-static void boot(const char *name, const char *mib, const char *args)
-{
-    char out[4096];
-    char *argv[] = {(char *)env("USC_UNIRUN"),
-                    "--detach",
-                    "--accel",
-                    "tcg",
-                    "--memory",
-                    (char *)mib,
-                    "--name",
-                    (char *)name,
-                    (char *)env("USC_DEMOKERNEL"),
-                    "--",
-                    (char *)args,
-                    NULL};
-    int rc = test_run(argv, out, sizeof(out), BOOT_MS);
-    ck_assert_msg(rc == 0, "unirun --detach %s: %d: %s", name, rc, out);
-}
 
 /* "SCRATCH/NAME" into (buf). */
 static const char *in_scratch(char *buf, size_t cap, const char *name)
@@ -69,16 +39,12 @@ static const char *in_scratch(char *buf, size_t cap, const char *name)
 static int unicore(char **out, ...)
 {
     static char buf[OUT_MAX];
-    char *argv[16] = {(char *)env("USC_UNICORE")};
+    const char *cmd[] = {test_env("USC_UNICORE"), NULL};
     va_list ap;
-    int n = 1;
 
     va_start(ap, out);
-    while (n < 15 && (argv[n] = va_arg(ap, char *)) != NULL)
-        n++;
+    int rc = test_vrun(cmd, ap, buf, sizeof(buf), TOOL_MS);
     va_end(ap);
-    argv[n] = NULL;
-    int rc = test_run(argv, buf, sizeof(buf), TOOL_MS);
     if (out)
         *out = buf;
     return rc;
@@ -88,8 +54,7 @@ static int unicore(char **out, ...)
 static void stop(const char *name)
 {
     char out[1024];
-    char *argv[] = {(char *)env("USC_UNIRUN"), "--stop", (char *)name, NULL};
-    ck_assert_int_eq(test_run(argv, out, sizeof(out), BOOT_MS), 0);
+    ck_assert_int_eq(test_unirun_stop(name, out, sizeof(out)), 0);
 }
 
 static char *gdb_batch(const char *core)
@@ -98,7 +63,7 @@ static char *gdb_batch(const char *core)
     char *argv[] = {"gdb",
                     "-batch",
                     "-nx",
-                    (char *)env("USC_DEMOKERNEL"),
+                    (char *)test_env("USC_DEMOKERNEL"),
                     (char *)core,
                     "-ex",
                     "bt",
@@ -210,16 +175,6 @@ static int spinning(struct guest_view *v)
     return 0;
 }
 
-static uint64_t symbol(const char *name)
-{
-    struct usc_elfimage *img = NULL;
-    uint64_t addr = 0;
-    ck_assert_int_eq(usc_elfimage_open(env("USC_DEMOKERNEL"), &img), 0);
-    ck_assert_msg(usc_elfimage_symbol(img, name, &addr, NULL) == 0, "%s", name);
-    usc_elfimage_close(img);
-    return addr;
-}
-
 /* ---- checks on output -------------------------------------------------- */
 
 static void has(const char *out, const char *what)
@@ -288,7 +243,7 @@ START_TEST(test_crash_core_loads_in_gdb_and_analyzes)
     char core[128], *out;
     struct stat st;
 
-    boot("crash", "64", "scenario=crash threads=2");
+    test_boot("crash", 64, "scenario=crash threads=2");
     wait_until("crash", panicked, &v);
     dump("crash", in_scratch(core, sizeof(core), "crash.core"));
 
@@ -323,14 +278,14 @@ START_TEST(test_planted_bugs_analyze)
     struct guest_view v = {0};
     char core[4][128], *out;
 
-    boot("assert", "64", "scenario=assert threads=1");
-    boot("overflow", "64", "scenario=overflow threads=1");
-    boot("deadlock", "64", "scenario=deadlock threads=1");
-    boot("hang", "64", "scenario=hang threads=1");
+    test_boot("assert", 64, "scenario=assert threads=1");
+    test_boot("overflow", 64, "scenario=overflow threads=1");
+    test_boot("deadlock", 64, "scenario=deadlock threads=1");
+    test_boot("hang", 64, "scenario=hang threads=1");
     wait_until("assert", panicked, &v);
     wait_until("overflow", panicked, &v);
-    v.lock_a = symbol("demo_lock_a");
-    v.lock_b = symbol("demo_lock_b");
+    v.lock_a = test_symbol("demo_lock_a");
+    v.lock_b = test_symbol("demo_lock_b");
     wait_until("deadlock", deadlocked, &v);
     wait_until("hang", spinning, &v);
     dump("assert", in_scratch(core[0], sizeof(core[0]), "assert.core"));
@@ -371,25 +326,15 @@ END_TEST
 START_TEST(test_qemu_dump_guest_memory_core_analyzes)
 {
     struct guest_view v = {0};
-    char qmp[512], proto[256], core[128], *out;
-    struct usc_qmp *q = NULL;
+    char core[128], *out;
 
-    boot("qdump", "64", "scenario=crash threads=1");
+    test_boot("qdump", 64, "scenario=crash threads=1");
     wait_until("qdump", panicked, &v);
-    in_scratch(core, sizeof(core), "qemu.core");
-    ck_assert_int_eq(
-        usc_rundir_guest_path("qdump", USC_RUNDIR_QMP, qmp, sizeof(qmp)), 0);
-    ck_assert_int_eq(usc_qmp_connect(qmp, 10000, &q), 0);
-    snprintf(proto, sizeof(proto), "file:%s", core);
-    json_t *args = json_pack("{s:b, s:s}", "paging", 0, "protocol", proto);
-    int rc = usc_qmp_execute(q, "dump-guest-memory", args, NULL, TOOL_MS);
-    ck_assert_msg(rc == 0, "dump-guest-memory: %s", usc_qmp_last_error(q));
-    json_decref(args);
-    usc_qmp_close(q);
+    test_qemu_dump("qdump", in_scratch(core, sizeof(core), "qemu.core"));
 
-    ck_assert_int_eq(
-        unicore(&out, "analyze", core, "--image", env("USC_DEMOKERNEL"), NULL),
-        0);
+    ck_assert_int_eq(unicore(&out, "analyze", core, "--image",
+                             test_env("USC_DEMOKERNEL"), NULL),
+                     0);
     has(out, "(elf core)");
     has(out, "page fault at crash_level3 (scenarios.c:");
     before(out, "crash_level3+", "crash_level1+");
@@ -428,12 +373,12 @@ START_TEST(test_watch_catches_a_crash)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         int null = open("/dev/null", O_WRONLY);
         dup2(null, STDOUT_FILENO);
-        execl(env("USC_UNICORE"), "unicore", "watch", "wcrash", "--dir", dir,
-              "--interval", "50", "--count", "1", (char *)NULL);
+        execl(test_env("USC_UNICORE"), "unicore", "watch", "wcrash", "--dir",
+              dir, "--interval", "50", "--count", "1", (char *)NULL);
         _exit(127);
     }
     /* Started after watch: caught with no user action. */
-    boot("wcrash", "64", "scenario=crash threads=1");
+    test_boot("wcrash", 64, "scenario=crash threads=1");
     ck_assert_msg(test_wait_for(core_in, dir, BOOT_MS), "watch wrote no core");
     int64_t deadline = test_now_ms() + TOOL_MS;
     while (waitpid(pid, &st, WNOHANG) == 0 && test_now_ms() < deadline)
@@ -495,7 +440,7 @@ START_TEST(test_kill_9_mid_dump_leaves_no_core)
     struct stat st;
     int status;
 
-    boot("big", "768", "scenario=idle touch=512");
+    test_boot("big", 768, "scenario=idle touch=512");
     wait_until("big", touched, &v);
     in_scratch(core, sizeof(core), "big.core");
     pid_t pid = fork();
@@ -504,7 +449,7 @@ START_TEST(test_kill_9_mid_dump_leaves_no_core)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         int null = open("/dev/null", O_WRONLY);
         dup2(null, STDOUT_FILENO);
-        execl(env("USC_UNICORE"), "unicore", "dump", "big", "-o", core,
+        execl(test_env("USC_UNICORE"), "unicore", "dump", "big", "-o", core,
               (char *)NULL);
         _exit(127);
     }
@@ -641,7 +586,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag,
 
 static void setup(void)
 {
-    ck_assert_ptr_nonnull(test_rundir_setup());
+    test_rundir_fixture_setup();
     snprintf(scratch, sizeof(scratch), "/tmp/usc-cores-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(scratch));
 }
@@ -655,9 +600,8 @@ static void teardown(void)
 
 int main(void)
 {
-    Suite *s = suite_create("unicore");
-    TCase *tc = tcase_create("unicore");
-    tcase_set_timeout(tc, 180);
+    TCase *tc;
+    Suite *s = test_suite("unicore", "unicore", 180, &tc);
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_crash_core_loads_in_gdb_and_analyzes);
     tcase_add_test(tc, test_planted_bugs_analyze);
@@ -665,11 +609,5 @@ int main(void)
     tcase_add_test(tc, test_watch_catches_a_crash);
     tcase_add_test(tc, test_kill_9_mid_dump_leaves_no_core);
     tcase_add_test(tc, test_bad_cores_give_one_clear_line);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,42 +16,14 @@
 #include <unistd.h>
 
 #include "agent_reader.h"
-#include "elfimage.h"
 #include "harness.h"
-#include "qmp.h"
 #include "rundir.h"
 #include "target.h"
 
-#define BOOT_MS 30000
+#define BOOT_MS TEST_BOOT_MS
 #define GDB_MS 60000
 #define GDB "/usr/bin/gdb"
 #define OUT_MAX 65536
-
-static const char *env(const char *name)
-{
-    const char *v = getenv(name);
-    ck_assert_msg(v && *v, "%s is not set", name);
-    return v;
-}
-
-static void boot(const char *name, const char *args)
-{
-    char out[4096];
-    char *argv[] = {(char *)env("USC_UNIRUN"),
-                    "--detach",
-                    "--accel",
-                    "tcg",
-                    "--memory",
-                    "64",
-                    "--name",
-                    (char *)name,
-                    (char *)env("USC_DEMOKERNEL"),
-                    "--",
-                    (char *)args,
-                    NULL};
-    int rc = test_run(argv, out, sizeof(out), BOOT_MS);
-    ck_assert_msg(rc == 0, "unirun --detach %s: %d: %s", name, rc, out);
-}
 
 /* A file in guest (name)'s folder, removed with the guest. */
 static void guest_file(const char *name, const char *file, char *buf,
@@ -68,36 +39,16 @@ struct guest {
     struct usc_agent *a;
 };
 
-static int agent_found(void *arg)
-{
-    struct guest *g = arg;
-    return usc_agent_open(usc_target_physmem(g->t), USC_AGENT_SCAN, &g->a) == 0;
-}
-
 static void guest_open(const char *name, struct guest *g)
 {
-    int rc = usc_target_open(name, &g->t);
-    ck_assert_msg(rc == 0, "open %s: %s", name, strerror(-rc));
-    g->a = NULL;
-    ck_assert_msg(test_wait_for(agent_found, g, BOOT_MS), "no agent in %s",
-                  name);
+    g->t = test_target_open(name);
+    g->a = test_wait_agent(g->t, name);
 }
 
 static void guest_close(struct guest *g)
 {
     usc_agent_close(g->a);
     usc_target_close(g->t);
-}
-
-static uint64_t metric(struct guest *g, const char *name)
-{
-    struct usc_agent_metric m[64];
-    size_t n = 0;
-    ck_assert_int_eq(usc_agent_metrics(g->a, m, 64, &n), 0);
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(m[i].name, name) == 0)
-            return m[i].value;
-    return 0;
 }
 
 /* The agent's thread called (name), or NULL (copied to a static). */
@@ -130,30 +81,20 @@ struct counter_wait {
 static int counter_above(void *arg)
 {
     struct counter_wait *w = arg;
-    return metric(w->g, w->metric) > w->above;
+    return test_agent_metric(w->g->a, w->metric) > w->above;
 }
 
 /* The guest runs: its ticks advance. */
 static void assert_guest_runs(struct guest *g)
 {
-    struct counter_wait w = {g, "timer_ticks", metric(g, "timer_ticks") + 5};
+    struct counter_wait w = {g, "timer_ticks",
+                             test_agent_metric(g->a, "timer_ticks") + 5};
     enum usc_vm_state st;
 
     ck_assert_msg(test_wait_for(counter_above, &w, BOOT_MS),
                   "the guest's ticks stopped");
     ck_assert_int_eq(usc_target_run_state(g->t, &st), 0);
     ck_assert_str_eq(usc_vm_state_name(st), "running");
-}
-
-static uint64_t symbol(const char *name)
-{
-    struct usc_elfimage *img = NULL;
-    uint64_t addr = 0;
-    ck_assert_int_eq(usc_elfimage_open(env("USC_DEMOKERNEL"), &img), 0);
-    ck_assert_msg(usc_elfimage_symbol(img, name, &addr, NULL) == 0,
-                  "no symbol %s", name);
-    usc_elfimage_close(img);
-    return addr;
 }
 
 /* ---- unigdb and gdb ------------------------------------------------------ */
@@ -203,7 +144,7 @@ static void server_start(struct server *s, const char *name, const char *target,
         if (flags & VERBOSE)
             argv[k++] = "--verbose";
         argv[k] = NULL;
-        execv(env("USC_UNIGDB"), argv);
+        execv(test_env("USC_UNIGDB"), argv);
         _exit(127);
     }
     ck_assert_msg(test_wait_for(server_ready, s, BOOT_MS),
@@ -264,7 +205,7 @@ static int run_gdb(const char *sock, const char *const *cmds, char *out)
         argv[k++] = "-ex";
         argv[k++] = (char *)cmds[i];
     }
-    argv[k++] = (char *)env("USC_DEMOKERNEL");
+    argv[k++] = (char *)test_env("USC_DEMOKERNEL");
     argv[k] = NULL;
     return test_run(argv, out, OUT_MAX, GDB_MS);
 }
@@ -299,7 +240,7 @@ START_TEST(test_break_continue_stops_there_with_a_backtrace)
     const char *cmds[] = {
         "break sleep_ticks", "continue", "bt", "delete", "detach", NULL};
 
-    boot("brk", "scenario=work threads=2");
+    test_boot("brk", 64, "scenario=work threads=2");
     debug_once("brk", "brk", cmds, out);
     ASSERT_HAS(out, "hit Breakpoint 1, sleep_ticks");
     /* three frames, each the right function, callers in order */
@@ -356,7 +297,7 @@ START_TEST(test_stepi_next_and_finish)
                           NULL};
     struct where w0, w1, w2, w3, w4;
 
-    boot("step", "scenario=work threads=2");
+    test_boot("step", 64, "scenario=work threads=2");
     debug_once("step", "step", cmds, out);
     where(out, "AT0", &w0);
     where(out, "AT1", &w1);
@@ -364,7 +305,7 @@ START_TEST(test_stepi_next_and_finish)
     where(out, "AT3", &w3);
     where(out, "AT4", &w4);
     /* stepi: one instruction on, a few bytes further into sleep_ticks */
-    ck_assert_uint_eq(w0.pc, symbol("sleep_ticks"));
+    ck_assert_uint_eq(w0.pc, test_symbol("sleep_ticks"));
     ck_assert_msg(w1.pc > w0.pc && w1.pc - w0.pc <= 15, "stepi: %#llx -> %#llx",
                   (unsigned long long)w0.pc, (unsigned long long)w1.pc);
     ck_assert_str_eq(w1.func, "sleep_ticks");
@@ -377,7 +318,7 @@ START_TEST(test_stepi_next_and_finish)
     ck_assert_str_eq(w3.func, "sleep_ticks");
     /* finish: back in the caller, once this worker ran again */
     ck_assert_str_eq(w4.func, "worker");
-    ck_assert_uint_gt(w4.pc, symbol("worker"));
+    ck_assert_uint_gt(w4.pc, test_symbol("worker"));
 }
 END_TEST
 
@@ -400,7 +341,7 @@ START_TEST(test_info_registers_has_fs_base_and_cr3)
     struct guest g;
     struct usc_regs r;
 
-    boot("regs", "scenario=work threads=1");
+    test_boot("regs", 64, "scenario=work threads=1");
     guest_open("regs", &g);
     /* the values QEMU holds, read before gdb comes */
     ck_assert_int_eq(usc_target_pause(g.t), 0);
@@ -481,7 +422,7 @@ START_TEST(test_print_and_set_var_the_guest_acts_on)
     struct guest g;
 
     /* stop the crasher in its 200 ms sleep, before it faults */
-    boot("survive", "scenario=crash threads=1");
+    test_boot("survive", 64, "scenario=crash threads=1");
     guest_open("survive", &g);
     struct crasher_wait w = {&g};
     ck_assert(test_wait_for(crasher_started, &w, BOOT_MS));
@@ -492,7 +433,7 @@ START_TEST(test_print_and_set_var_the_guest_acts_on)
     debug_once("survive", "survive", cmds, out);
     ASSERT_HAS(out, "$1 = 0x5ca1ab1e0ddba11");
     snprintf(want, sizeof(want), "$2 = 0x%llx",
-             (unsigned long long)symbol("demo_magic"));
+             (unsigned long long)test_symbol("demo_magic"));
     ASSERT_HAS(out, want);
     /* the guest runs again and survives what would have crashed it */
     ck_assert_msg(test_wait_for(crasher_survived, &w, BOOT_MS),
@@ -510,7 +451,7 @@ START_TEST(test_continue_into_a_crash_stops_at_the_fault)
     const char *cmds[] = {"continue", "bt", "detach", NULL};
     struct guest g;
 
-    boot("fault", "scenario=crash threads=1");
+    test_boot("fault", 64, "scenario=crash threads=1");
     guest_open("fault", &g);
     struct crasher_wait w = {&g};
     ck_assert(test_wait_for(crasher_started, &w, BOOT_MS));
@@ -532,7 +473,7 @@ START_TEST(test_watch_fires_on_the_write)
     const char *cmds[] = {"watch demo_ticks", "continue", "delete", "detach",
                           NULL};
 
-    boot("watch", "scenario=work threads=1");
+    test_boot("watch", 64, "scenario=work threads=1");
     debug_once("watch", "watch", cmds, out);
     ASSERT_HAS(out, "Hardware watchpoint 1: demo_ticks");
     const char *o = after(out, "Old value = ");
@@ -556,7 +497,7 @@ START_TEST(test_threads_by_name_and_where_a_sleeper_waits)
         "and (t.switch() or gdb.newest_frame().name() == 'switch_to')))",
         "bt", "detach", NULL};
 
-    boot("thr", "scenario=work threads=2");
+    test_boot("thr", 64, "scenario=work threads=2");
     debug_once("thr", "thr", cmds, out);
     ASSERT_HAS(out, "Thread 1 \"vCPU 0\"");
     ASSERT_HAS(out, "\"worker-0\"");
@@ -594,37 +535,26 @@ static int continued(void *arg)
 static int run_gdb_signalled(char *const argv[], struct server *s, int sig,
                              char *out)
 {
-    int pipefd[2];
+    int fd;
     size_t len = 0;
     int st;
     int64_t deadline = test_now_ms() + GDB_MS;
 
-    ck_assert_int_eq(pipe(pipefd), 0);
-    pid_t pid = fork();
+    pid_t pid = test_spawn(argv, &fd);
     ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(pipefd[1], STDOUT_FILENO);
-        dup2(pipefd[1], STDERR_FILENO);
-        close(pipefd[0]);
-        close(pipefd[1]);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    close(pipefd[1]);
     int sent = test_wait_for(continued, s, GDB_MS);
     kill(pid, sent ? sig : SIGKILL);
     while (test_now_ms() < deadline) {
-        struct pollfd p = {.fd = pipefd[0], .events = POLLIN};
+        struct pollfd p = {.fd = fd, .events = POLLIN};
         if (poll(&p, 1, 100) <= 0)
             continue;
-        ssize_t n = read(pipefd[0], out + len, OUT_MAX - 1 - len);
+        ssize_t n = read(fd, out + len, OUT_MAX - 1 - len);
         if (n <= 0)
             break;
         len += (size_t)n;
     }
     out[len] = '\0';
-    close(pipefd[0]);
+    close(fd);
     if (test_now_ms() >= deadline)
         kill(pid, SIGKILL);
     waitpid(pid, &st, 0);
@@ -639,14 +569,14 @@ START_TEST(test_sigint_returns_to_the_prompt_with_the_guest_paused)
     struct server s;
     struct guest g;
 
-    boot("intr", "scenario=work threads=1");
+    test_boot("intr", 64, "scenario=work threads=1");
     guest_open("intr", &g);
     server_start(&s, "intr", "intr", ONCE | VERBOSE);
     snprintf(target, sizeof(target), "target remote %s", s.sock);
     char *argv[] = {GDB,        "-batch", "-nx",
                     "-ex",      target,   "-ex",
                     "continue", "-ex",    "monitor info",
-                    "-ex",      "detach", (char *)env("USC_DEMOKERNEL"),
+                    "-ex",      "detach", (char *)test_env("USC_DEMOKERNEL"),
                     NULL};
     int rc = run_gdb_signalled(argv, &s, SIGINT, out);
     ck_assert_msg(rc == 0, "gdb: %d: %s", rc, out);
@@ -672,9 +602,9 @@ START_TEST(test_detach_leaves_the_guest_running_with_its_code)
     unsigned char before[256], now[256];
     struct guest g;
 
-    boot("detach", "scenario=work threads=1");
+    test_boot("detach", 64, "scenario=work threads=1");
     guest_open("detach", &g);
-    uint64_t code = symbol("sleep_ticks");
+    uint64_t code = test_symbol("sleep_ticks");
     ck_assert_int_eq(usc_target_read_virt(g.t, 0, code, before, 256), 0);
     debug_once("detach", "detach", cmds, out);
     ASSERT_HAS(out, "hit Breakpoint 1");
@@ -687,22 +617,6 @@ START_TEST(test_detach_leaves_the_guest_running_with_its_code)
 }
 END_TEST
 
-/* dump-guest-memory of guest (name) into (core), as unicore will do. */
-static void dump_core(const char *name, const char *core)
-{
-    char qmp_path[300], proto[400];
-    struct usc_qmp *q = NULL;
-
-    guest_file(name, USC_RUNDIR_QMP, qmp_path, sizeof(qmp_path));
-    ck_assert_int_eq(usc_qmp_connect(qmp_path, 10000, &q), 0);
-    snprintf(proto, sizeof(proto), "file:%s", core);
-    json_t *args = json_pack("{s:b, s:s}", "paging", 0, "protocol", proto);
-    int rc = usc_qmp_execute(q, "dump-guest-memory", args, NULL, 60000);
-    ck_assert_msg(rc == 0, "dump-guest-memory: %s", usc_qmp_last_error(q));
-    json_decref(args);
-    usc_qmp_close(q);
-}
-
 START_TEST(test_core_file_of_a_crash_gives_the_faulting_bt)
 {
     static char live[OUT_MAX], dead[OUT_MAX], out[OUT_MAX];
@@ -714,7 +628,7 @@ START_TEST(test_core_file_of_a_crash_gives_the_faulting_bt)
     char core[300];
     struct guest g;
 
-    boot("crash", "scenario=crash threads=1");
+    test_boot("crash", 64, "scenario=crash threads=1");
     guest_open("crash", &g);
     ck_assert_msg(test_wait_for(panicked, &g, BOOT_MS), "no crash");
     /* the live crashed guest shows the fault */
@@ -723,7 +637,7 @@ START_TEST(test_core_file_of_a_crash_gives_the_faulting_bt)
     assert_faulting_bt(live);
 
     guest_file("crash", "crash.core", core, sizeof(core));
-    dump_core("crash", core);
+    test_qemu_dump("crash", core);
     debug_once("crash", core, cmds, dead);
     ASSERT_HAS(dead, "SIGSEGV");
     assert_faulting_bt(dead);
@@ -737,11 +651,11 @@ START_TEST(test_core_file_of_a_crash_gives_the_faulting_bt)
 
     /* unigdb CORE --gdb: gdb started on the image, attached */
     char log[OUT_MAX / 4];
-    char *argv[] = {(char *)env("USC_UNIGDB"),
+    char *argv[] = {(char *)test_env("USC_UNIGDB"),
                     core,
                     "--gdb",
                     "--image",
-                    (char *)env("USC_DEMOKERNEL"),
+                    (char *)test_env("USC_DEMOKERNEL"),
                     "--",
                     "-batch",
                     "-nx",
@@ -771,9 +685,9 @@ START_TEST(test_sigkill_of_gdb_leaves_the_guest_running_as_it_was)
     struct server s;
     struct guest g;
 
-    boot("kill", "scenario=work threads=2");
+    test_boot("kill", 64, "scenario=work threads=2");
     guest_open("kill", &g);
-    uint64_t code = symbol("sleep_ticks");
+    uint64_t code = test_symbol("sleep_ticks");
     ck_assert_int_eq(usc_target_read_virt(g.t, 0, code, before, 256), 0);
     server_start(&s, "kill", "kill", ONCE | VERBOSE);
     snprintf(target, sizeof(target), "target remote %s", s.sock);
@@ -790,7 +704,7 @@ START_TEST(test_sigkill_of_gdb_leaves_the_guest_running_as_it_was)
                     "watch demo_spin_count",
                     "-ex",
                     "continue",
-                    (char *)env("USC_DEMOKERNEL"),
+                    (char *)test_env("USC_DEMOKERNEL"),
                     NULL};
     run_gdb_signalled(argv, &s, SIGKILL, out);
     server_wait(&s);
@@ -812,7 +726,7 @@ START_TEST(test_second_client_is_refused_then_served)
     struct server s;
     struct guest g;
 
-    boot("two", "scenario=idle");
+    test_boot("two", 64, "scenario=idle");
     guest_open("two", &g);
     server_start(&s, "two", "two", VERBOSE);
     /* a debugger on QEMU's own stub: unigdb does not take the guest */
@@ -850,7 +764,7 @@ END_TEST
 START_TEST(test_gdb_mode_starts_gdb_attached_with_symbols)
 {
     static char out[OUT_MAX];
-    char *argv[] = {(char *)env("USC_UNIGDB"),
+    char *argv[] = {(char *)test_env("USC_UNIGDB"),
                     "gdbmode",
                     "--gdb",
                     "--",
@@ -863,7 +777,7 @@ START_TEST(test_gdb_mode_starts_gdb_attached_with_symbols)
                     NULL};
     struct guest g;
 
-    boot("gdbmode", "scenario=idle");
+    test_boot("gdbmode", 64, "scenario=idle");
     guest_open("gdbmode", &g);
     int rc = test_run(argv, out, OUT_MAX, GDB_MS);
     ck_assert_msg(rc == 0, "unigdb --gdb: %d: %s", rc, out);
@@ -879,11 +793,11 @@ END_TEST
 START_TEST(test_command_line)
 {
     char out[4096];
-    char *help[] = {(char *)env("USC_UNIGDB"), "--help", NULL};
-    char *version[] = {(char *)env("USC_UNIGDB"), "--version", NULL};
-    char *nosuch[] = {(char *)env("USC_UNIGDB"), "nosuchguest", NULL};
-    char *badopt[] = {(char *)env("USC_UNIGDB"), "x", "--frob", NULL};
-    char *noarg[] = {(char *)env("USC_UNIGDB"), NULL};
+    char *help[] = {(char *)test_env("USC_UNIGDB"), "--help", NULL};
+    char *version[] = {(char *)test_env("USC_UNIGDB"), "--version", NULL};
+    char *nosuch[] = {(char *)test_env("USC_UNIGDB"), "nosuchguest", NULL};
+    char *badopt[] = {(char *)test_env("USC_UNIGDB"), "x", "--frob", NULL};
+    char *noarg[] = {(char *)test_env("USC_UNIGDB"), NULL};
 
     ck_assert_int_eq(test_run(help, out, sizeof(out), GDB_MS), 0);
     ASSERT_HAS(out, "Usage: unigdb TARGET");
@@ -899,17 +813,12 @@ START_TEST(test_command_line)
 }
 END_TEST
 
-static void setup(void)
-{
-    ck_assert_ptr_nonnull(test_rundir_setup());
-}
-
 int main(void)
 {
-    Suite *su = suite_create("unigdb");
-    TCase *tc = tcase_create("gdb");
-    tcase_set_timeout(tc, 120);
-    tcase_add_unchecked_fixture(tc, setup, test_rundir_teardown);
+    TCase *tc;
+    Suite *su = test_suite("unigdb", "gdb", 120, &tc);
+    tcase_add_unchecked_fixture(tc, test_rundir_fixture_setup,
+                                test_rundir_teardown);
     tcase_add_test(tc, test_break_continue_stops_there_with_a_backtrace);
     tcase_add_test(tc, test_stepi_next_and_finish);
     tcase_add_test(tc, test_info_registers_has_fs_base_and_cr3);
@@ -924,11 +833,5 @@ int main(void)
     tcase_add_test(tc, test_second_client_is_refused_then_served);
     tcase_add_test(tc, test_gdb_mode_starts_gdb_attached_with_symbols);
     tcase_add_test(tc, test_command_line);
-    suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(su);
 }

@@ -17,49 +17,17 @@
 
 #include "../../bench/bench_unitop_fleet.h"
 #include "harness.h"
-#include "rundir.h"
 
-#define BOOT_MS 30000
+#define BOOT_MS TEST_BOOT_MS
 #define OUT_MAX (1 << 20)
 
 static const char *const demo[] = {"topx", "topy", "topz"};
 
-static const char *env(const char *name)
-{
-    const char *v = getenv(name);
-    ck_assert_msg(v && *v, "%s is not set", name);
-    return v;
-}
-
-/* unirun --detach the demo kernel as (name), unless it runs already. */
-static void boot(const char *name, const char *args)
-{
-    char out[4096], kargs[256], path[512];
-    ck_assert_int_eq(usc_rundir_guest_path(name, NULL, path, sizeof(path)), 0);
-    if (access(path, F_OK) == 0)
-        return;
-    snprintf(kargs, sizeof(kargs), "%s name=%s", args, name);
-    char *argv[] = {(char *)env("USC_UNIRUN"),
-                    "--detach",
-                    "--accel",
-                    "tcg",
-                    "--memory",
-                    "64",
-                    "--name",
-                    (char *)name,
-                    (char *)env("USC_DEMOKERNEL"),
-                    "--",
-                    kargs,
-                    NULL};
-    int rc = test_run(argv, out, sizeof(out), BOOT_MS);
-    ck_assert_msg(rc == 0, "unirun --detach %s: %d: %s", name, rc, out);
-}
-
 static void boot_demo(void)
 {
-    boot("topx", "scenario=work threads=2");
-    boot("topy", "scenario=idle");
-    boot("topz", "scenario=work threads=1");
+    test_boot_once("topx", 64, "scenario=work threads=2");
+    test_boot_once("topy", 64, "scenario=idle");
+    test_boot_once("topz", 64, "scenario=work threads=1");
 }
 
 /* unitop with (args...), its output in (out). Returns its status. */
@@ -67,7 +35,7 @@ static int unitop(char *out, size_t cap, const char *a1, const char *a2,
                   const char *a3, const char *a4, const char *a5,
                   const char *a6, const char *a7)
 {
-    char *argv[] = {(char *)env("USC_UNITOP"),
+    char *argv[] = {(char *)test_env("USC_UNITOP"),
                     (char *)a1,
                     (char *)a2,
                     (char *)a3,
@@ -111,9 +79,8 @@ static json_int_t metric(json_t *g, const char *metric)
 static int agents_up(void *arg)
 {
     char out[8192];
-    char *argv[] = {(char *)env("USC_UNIRUN"), "--list", NULL};
     (void)arg;
-    if (test_run(argv, out, sizeof(out), 30000) != 0)
+    if (test_unirun_list(out, sizeof(out)) != 0)
         return 0;
     int n = 0;
     for (char *l = strtok(out, "\n"); l; l = strtok(NULL, "\n"))
@@ -235,7 +202,8 @@ START_TEST(test_bad_command_lines_give_one_line)
     }
     /* No terminal and no -b: told so, not an ncurses abort. */
     char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "%s </dev/null >/dev/null", env("USC_UNITOP"));
+    snprintf(cmd, sizeof(cmd), "%s </dev/null >/dev/null",
+             test_env("USC_UNITOP"));
     char *sh[] = {"sh", "-c", cmd, NULL};
     ck_assert_int_eq(test_run(sh, out, sizeof(out), 10000), 2);
     ck_assert_ptr_nonnull(strstr(out, "unitop: terminal: "));
@@ -345,7 +313,7 @@ START_TEST(test_prometheus_passes_promtool)
         freopen("/dev/null", "r", stdin);
         freopen("/dev/null", "w", stdout);
         /* No -b and no terminal: unitop only serves. */
-        execl(env("USC_UNITOP"), "unitop", "-d", "0.5", "--prometheus",
+        execl(test_env("USC_UNITOP"), "unitop", "-d", "0.5", "--prometheus",
               port_arg, (char *)NULL);
         _exit(127);
     }
@@ -400,26 +368,15 @@ START_TEST(test_prometheus_passes_promtool)
 }
 END_TEST
 
-static void setup(void)
-{
-    ck_assert_ptr_nonnull(test_rundir_setup());
-}
-
 int main(void)
 {
-    Suite *s = suite_create("unitop_batch");
-    TCase *tc = tcase_create("batch");
-    tcase_set_timeout(tc, 120);
-    tcase_add_unchecked_fixture(tc, setup, test_rundir_teardown);
+    TCase *tc;
+    Suite *s = test_suite("unitop_batch", "batch", 120, &tc);
+    tcase_add_unchecked_fixture(tc, test_rundir_fixture_setup,
+                                test_rundir_teardown);
     tcase_add_test(tc, test_bad_command_lines_give_one_line);
     tcase_add_test(tc, test_json_two_iterations_advance);
     tcase_add_test(tc, test_text_and_csv);
     tcase_add_test(tc, test_prometheus_passes_promtool);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }

@@ -10,56 +10,21 @@
 #include "harness.h"
 #include "rundir.h"
 
-#define BOOT_MS 30000
 #define SCREEN_MS 20000
 #define SCREEN_MAX 32768
 
 static char sock[64]; /* our own tmux server: -L (sock) */
 
-static const char *env(const char *name)
-{
-    const char *v = getenv(name);
-    ck_assert_msg(v && *v, "%s is not set", name);
-    return v;
-}
-
-/* unirun --detach the demo kernel as (name), unless it runs already. */
-static void boot(const char *name, const char *args)
-{
-    char out[4096], kargs[256], path[512];
-    ck_assert_int_eq(usc_rundir_guest_path(name, NULL, path, sizeof(path)), 0);
-    if (access(path, F_OK) == 0)
-        return;
-    snprintf(kargs, sizeof(kargs), "%s name=%s", args, name);
-    char *argv[] = {(char *)env("USC_UNIRUN"),
-                    "--detach",
-                    "--accel",
-                    "tcg",
-                    "--memory",
-                    "64",
-                    "--name",
-                    (char *)name,
-                    (char *)env("USC_DEMOKERNEL"),
-                    "--",
-                    kargs,
-                    NULL};
-    int rc = test_run(argv, out, sizeof(out), BOOT_MS);
-    ck_assert_msg(rc == 0, "unirun --detach %s: %d: %s", name, rc, out);
-}
-
 /* Run tmux on our server with the arguments after (out, cap). */
 static int tmux(char *out, size_t cap, ...)
 {
-    char *argv[16] = {"tmux", "-L", sock, "-f", "/dev/null"};
-    int n = 5;
+    const char *cmd[] = {"tmux", "-L", sock, "-f", "/dev/null", NULL};
     va_list ap;
 
     va_start(ap, cap);
-    while (n < 15 && (argv[n] = va_arg(ap, char *)) != NULL)
-        n++;
+    int rc = test_vrun(cmd, ap, out, cap, 10000);
     va_end(ap);
-    argv[n] = NULL;
-    return test_run(argv, out, cap, 10000);
+    return rc;
 }
 
 static void keys(const char *k)
@@ -161,7 +126,7 @@ static void start_unitop(void)
     char cmd[1024];
 
     snprintf(cmd, sizeof(cmd), "exec env UNISCOPE_RUNDIR=%s %s -d 0.5",
-             getenv("UNISCOPE_RUNDIR"), env("USC_UNITOP"));
+             getenv("UNISCOPE_RUNDIR"), test_env("USC_UNITOP"));
     /* A server a failed test left behind holds the session name. */
     tmux(NULL, 0, "kill-server", NULL);
     ck_assert_int_eq(tmux(NULL, 0, "new-session", "-d", "-s", "top", "-x",
@@ -179,9 +144,8 @@ struct list_wait {
 static int listed_as(void *arg)
 {
     struct list_wait *w = arg;
-    char *argv[] = {(char *)env("USC_UNIRUN"), "--list", NULL};
 
-    if (test_run(argv, w->out, sizeof(w->out), 30000) != 0)
+    if (test_unirun_list(w->out, sizeof(w->out)) != 0)
         return 0;
     for (char *l = strtok(w->out, "\n"); l; l = strtok(NULL, "\n"))
         if (!strncmp(l, w->name, strlen(w->name)) &&
@@ -192,9 +156,9 @@ static int listed_as(void *arg)
 
 START_TEST(test_rows_sort_details_and_pause)
 {
-    boot("topa", "scenario=work threads=3");
-    boot("topb", "scenario=idle");
-    boot("topc", "scenario=work threads=1");
+    test_boot_once("topa", 64, "scenario=work threads=3");
+    test_boot_once("topb", 64, "scenario=idle");
+    test_boot_once("topc", 64, "scenario=work threads=1");
     start_unitop();
 
     /* Three rows, with their names and states. */
@@ -252,9 +216,9 @@ END_TEST
 
 START_TEST(test_stalled_and_killed_guests_show_and_unitop_runs_on)
 {
-    boot("topa", "scenario=work threads=3");
-    boot("topb", "scenario=idle");
-    boot("topc", "scenario=work threads=1");
+    test_boot_once("topa", 64, "scenario=work threads=3");
+    test_boot_once("topb", 64, "scenario=idle");
+    test_boot_once("topc", 64, "scenario=work threads=1");
     start_unitop();
     struct screen_wait w = {"topc", {" running ", NULL}, ""};
     wait_screen(&w);
@@ -292,7 +256,7 @@ END_TEST
 
 static void setup(void)
 {
-    ck_assert_ptr_nonnull(test_rundir_setup());
+    test_rundir_fixture_setup();
     snprintf(sock, sizeof(sock), "usc-unitop-%d", (int)getpid());
 }
 
@@ -310,18 +274,11 @@ static void teardown(void)
 
 int main(void)
 {
-    Suite *s = suite_create("unitop_live");
-    TCase *tc = tcase_create("tmux");
-    tcase_set_timeout(tc, 120);
+    TCase *tc;
+    Suite *s = test_suite("unitop_live", "tmux", 120, &tc);
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_add_checked_fixture(tc, NULL, per_test_teardown);
     tcase_add_test(tc, test_rows_sort_details_and_pause);
     tcase_add_test(tc, test_stalled_and_killed_guests_show_and_unitop_runs_on);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }

@@ -22,13 +22,6 @@
 #define BAD_LIVE 6 /* a live count beyond its table */
 #define BAD_HEAD 7 /* a header that no longer checks */
 
-static const char *env(const char *name)
-{
-    const char *v = getenv(name);
-    ck_assert_msg(v && *v, "%s is not set", name);
-    return v;
-}
-
 /* The guests' clock, in a process of its own, as running guests have. */
 static pid_t start_ticker(struct fleet *f)
 {
@@ -56,7 +49,7 @@ static pid_t start_unitop(const char *path)
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0)
             _exit(127);
-        execl(env("USC_UNITOP"), "unitop", "-b", "-d", "0.5", "--format",
+        execl(test_env("USC_UNITOP"), "unitop", "-b", "-d", "0.5", "--format",
               "json", (char *)NULL);
         _exit(127);
     }
@@ -200,23 +193,12 @@ START_TEST(test_thousand_guests_some_broken)
 }
 END_TEST
 
-static void setup(void)
-{
-    ck_assert_ptr_nonnull(test_rundir_setup());
-}
-
 int main(void)
 {
-    Suite *s = suite_create("unitop_scale");
-    TCase *tc = tcase_create("scale");
-    tcase_set_timeout(tc, 120);
-    tcase_add_unchecked_fixture(tc, setup, test_rundir_teardown);
+    TCase *tc;
+    Suite *s = test_suite("unitop_scale", "scale", 120, &tc);
+    tcase_add_unchecked_fixture(tc, test_rundir_fixture_setup,
+                                test_rundir_teardown);
     tcase_add_test(tc, test_thousand_guests_some_broken);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }

@@ -17,54 +17,22 @@
 
 #include "agent_reader.h"
 #include "harness.h"
-#include "qmp.h"
-#include "rundir.h"
 #include "target.h"
 #include "trace_dir.h"
 
-#define BOOT_MS 30000
+#define BOOT_MS TEST_BOOT_MS
 #define TOOL_MS 60000
-
-static const char *env(const char *name)
-{
-    const char *v = getenv(name);
-    ck_assert_msg(v && *v, "%s is not set", name);
-    return v;
-}
-
-/* unirun --detach the demo kernel as (name) with kernel args (args). */
-static void boot(const char *name, const char *args)
-{
-    char out[4096];
-    char *argv[] = {(char *)env("USC_UNIRUN"),
-                    "--detach",
-                    "--accel",
-                    "tcg",
-                    "--memory",
-                    "64",
-                    "--name",
-                    (char *)name,
-                    (char *)env("USC_DEMOKERNEL"),
-                    "--",
-                    (char *)args,
-                    NULL};
-    int rc = test_run(argv, out, sizeof(out), BOOT_MS);
-    ck_assert_msg(rc == 0, "unirun --detach %s: %d: %s", name, rc, out);
-}
 
 /* Run unitrace with (args...) (NULL-terminated); its output in (out). */
 static int unitrace(char *out, size_t cap, ...)
 {
-    char *argv[16] = {(char *)env("USC_UNITRACE")};
+    const char *cmd[] = {test_env("USC_UNITRACE"), NULL};
     va_list ap;
-    int n = 1;
 
     va_start(ap, cap);
-    while (n < 15 && (argv[n] = va_arg(ap, char *)) != NULL)
-        n++;
+    int rc = test_vrun(cmd, ap, out, cap, TOOL_MS);
     va_end(ap);
-    argv[n] = NULL;
-    return test_run(argv, out, cap, TOOL_MS);
+    return rc;
 }
 
 /* A fresh, not yet existing, trace directory name under the run dir. */
@@ -360,7 +328,7 @@ START_TEST(test_kill9_mid_record_leaves_a_readable_trace)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         int null = open("/dev/null", O_WRONLY);
         dup2(null, 1);
-        execl(env("USC_UNITRACE"), "unitrace", "record", "tw", "-o", dir,
+        execl(test_env("USC_UNITRACE"), "unitrace", "record", "tw", "-o", dir,
               "--mode", "stream", (char *)NULL);
         _exit(127);
     }
@@ -494,24 +462,15 @@ static void last_events(const char *dir, char *last, size_t cap,
 
 START_TEST(test_extract_from_a_crash_core)
 {
-    boot("tc", "scenario=crash threads=2");
+    test_boot("tc", 64, "scenario=crash threads=2");
     wait_agent("tc", USC_STATE_PANICKED);
 
-    char qmp_path[512], core[512], proto[600], dir[512], out[4096];
-    ck_assert_int_eq(
-        usc_rundir_guest_path("tc", "qmp.sock", qmp_path, sizeof(qmp_path)), 0);
+    char core[512], dir[512], out[4096];
     snprintf(core, sizeof(core), "%s/tc.core", getenv("UNISCOPE_RUNDIR"));
-    snprintf(proto, sizeof(proto), "file:%s", core);
-    struct usc_qmp *q = NULL;
-    ck_assert_int_eq(usc_qmp_connect(qmp_path, 10000, &q), 0);
-    json_t *args = json_pack("{s:b, s:s}", "paging", 0, "protocol", proto);
-    int rc = usc_qmp_execute(q, "dump-guest-memory", args, NULL, 60000);
-    ck_assert_msg(rc == 0, "dump-guest-memory: %s", usc_qmp_last_error(q));
-    json_decref(args);
-    usc_qmp_close(q);
+    test_qemu_dump("tc", core);
 
     trace_dir(dir, sizeof(dir), "crash");
-    rc = unitrace(out, sizeof(out), "extract", core, "-o", dir, NULL);
+    int rc = unitrace(out, sizeof(out), "extract", core, "-o", dir, NULL);
     ck_assert_msg(rc == 0, "extract: %s", out);
     json_t *r = check_readable(dir, true);
     ck_assert_int_gt(report_int(r, "events", NULL), 1000);
@@ -536,18 +495,17 @@ END_TEST
 
 static void setup(void)
 {
-    ck_assert_ptr_nonnull(test_rundir_setup());
-    boot("tw", "scenario=work threads=3");
-    boot("ti", "scenario=idle");
+    test_rundir_fixture_setup();
+    test_boot("tw", 64, "scenario=work threads=3");
+    test_boot("ti", 64, "scenario=idle");
     wait_agent("tw", USC_STATE_RUNNING);
     wait_agent("ti", USC_STATE_RUNNING);
 }
 
 int main(void)
 {
-    Suite *s = suite_create("unitrace");
-    TCase *tc = tcase_create("unitrace");
-    tcase_set_timeout(tc, 120);
+    TCase *tc;
+    Suite *s = test_suite("unitrace", "unitrace", 120, &tc);
     tcase_add_unchecked_fixture(tc, setup, test_rundir_teardown);
     tcase_add_test(tc, test_list_help_and_errors);
     tcase_add_test(tc, test_snapshot_and_stream_read_by_babeltrace);
@@ -557,11 +515,5 @@ int main(void)
     tcase_add_test(tc, test_enable_disable_on_a_running_guest);
     tcase_add_test(tc, test_chrome_json_holds_the_events);
     tcase_add_test(tc, test_extract_from_a_crash_core);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }

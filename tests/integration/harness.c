@@ -1,5 +1,8 @@
-/* Boots and tears down QEMU guests for the integration tests. */
+/* Boots and tears down QEMU guests for the integration tests, and the
+ * helpers the tests share. */
 #include "harness.h"
+
+#include <check.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -14,6 +17,12 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "agent_reader.h"
+#include "elfimage.h"
+#include "qmp.h"
+#include "rundir.h"
+#include "target.h"
 
 int64_t test_now_ms(void)
 {
@@ -176,14 +185,18 @@ size_t test_guest_console(const struct test_guest *g, char *buf, size_t cap)
     return n;
 }
 
-int test_run(char *const argv[], char *out, size_t cap, int timeout_ms)
+pid_t test_spawn(char *const argv[], int *out_fd)
 {
     int pipefd[2];
     if (pipe(pipefd) != 0)
         return -errno;
     pid_t pid = fork();
-    if (pid < 0)
-        return -errno;
+    if (pid < 0) {
+        int err = errno;
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return -err;
+    }
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(pipefd[1], STDOUT_FILENO);
@@ -194,11 +207,21 @@ int test_run(char *const argv[], char *out, size_t cap, int timeout_ms)
         _exit(127);
     }
     close(pipefd[1]);
+    *out_fd = pipefd[0];
+    return pid;
+}
+
+int test_run(char *const argv[], char *out, size_t cap, int timeout_ms)
+{
+    int fd;
+    pid_t pid = test_spawn(argv, &fd);
+    if (pid < 0)
+        return pid;
     size_t len = 0;
     int64_t deadline = test_now_ms() + timeout_ms;
     int timed_out = 0;
     for (;;) {
-        struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
         int left = (int)(deadline - test_now_ms());
         if (left <= 0) {
             timed_out = 1;
@@ -207,13 +230,13 @@ int test_run(char *const argv[], char *out, size_t cap, int timeout_ms)
         if (poll(&pfd, 1, left) <= 0)
             continue;
         char chunk[4096];
-        ssize_t n = read(pipefd[0], chunk, sizeof(chunk));
+        ssize_t n = read(fd, chunk, sizeof(chunk));
         if (n <= 0)
             break;
         for (ssize_t i = 0; out && i < n && len + 1 < cap; i++)
             out[len++] = chunk[i];
     }
-    close(pipefd[0]);
+    close(fd);
     if (out && cap)
         out[len] = 0;
     if (timed_out)
@@ -223,6 +246,28 @@ int test_run(char *const argv[], char *out, size_t cap, int timeout_ms)
     if (timed_out)
         return -ETIMEDOUT;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int test_vrun(const char *const prefix[], va_list ap, char *out, size_t cap,
+              int timeout_ms)
+{
+    char *argv[16];
+    int n = 0;
+
+    for (; n < 15 && prefix[n]; n++)
+        argv[n] = (char *)prefix[n];
+    while (n < 15 && (argv[n] = va_arg(ap, char *)) != NULL)
+        n++;
+    argv[n] = NULL;
+    return test_run(argv, out, cap, timeout_ms);
+}
+
+/* unirun (unirun) --stop (name), as test_unirun_stop. */
+static int unirun_stop(const char *unirun, const char *name, char *out,
+                       size_t cap)
+{
+    char *argv[] = {(char *)unirun, "--stop", (char *)name, NULL};
+    return test_run(argv, out, cap, 30000);
 }
 
 static char rundir[256];
@@ -246,11 +291,155 @@ void test_rundir_teardown(void)
     while (unirun && d && (e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.')
             continue;
-        char *argv[] = {(char *)unirun, "--stop", e->d_name, NULL};
-        test_run(argv, NULL, 0, 30000);
+        unirun_stop(unirun, e->d_name, NULL, 0);
     }
     if (d)
         closedir(d);
     rmdir(rundir);
     rundir[0] = 0;
+}
+
+void test_rundir_fixture_setup(void)
+{
+    ck_assert_ptr_nonnull(test_rundir_setup());
+}
+
+/* ---- Check ------------------------------------------------------------- */
+
+Suite *test_suite(const char *suite, const char *tcase, int timeout_s,
+                  TCase **tc)
+{
+    Suite *s = suite_create(suite);
+    *tc = tcase_create(tcase);
+    tcase_set_timeout(*tc, timeout_s);
+    suite_add_tcase(s, *tc);
+    return s;
+}
+
+int test_run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_FORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* ---- the tools --------------------------------------------------------- */
+
+const char *test_env(const char *name)
+{
+    const char *v = getenv(name);
+    ck_assert_msg(v && *v, "%s is not set", name);
+    return v;
+}
+
+void test_boot(const char *name, unsigned mem_mib, const char *kernel_args)
+{
+    char out[4096], mib[16];
+    snprintf(mib, sizeof(mib), "%u", mem_mib);
+    char *argv[] = {(char *)test_env("USC_UNIRUN"),
+                    "--detach",
+                    "--accel",
+                    "tcg",
+                    "--memory",
+                    mib,
+                    "--name",
+                    (char *)name,
+                    (char *)test_env("USC_DEMOKERNEL"),
+                    "--",
+                    (char *)kernel_args,
+                    NULL};
+    int rc = test_run(argv, out, sizeof(out), TEST_BOOT_MS);
+    ck_assert_msg(rc == 0, "unirun --detach %s: %d: %s", name, rc, out);
+}
+
+void test_boot_once(const char *name, unsigned mem_mib, const char *kernel_args)
+{
+    char kargs[256], path[512];
+    ck_assert_int_eq(usc_rundir_guest_path(name, NULL, path, sizeof(path)), 0);
+    if (access(path, F_OK) == 0)
+        return;
+    snprintf(kargs, sizeof(kargs), "%s name=%s", kernel_args, name);
+    test_boot(name, mem_mib, kargs);
+}
+
+int test_unirun_stop(const char *name, char *out, size_t cap)
+{
+    return unirun_stop(test_env("USC_UNIRUN"), name, out, cap);
+}
+
+int test_unirun_list(char *out, size_t cap)
+{
+    char *argv[] = {(char *)test_env("USC_UNIRUN"), "--list", NULL};
+    return test_run(argv, out, cap, 30000);
+}
+
+/* ---- a running guest ---------------------------------------------------- */
+
+struct usc_target *test_target_open(const char *name)
+{
+    struct usc_target *t = NULL;
+    int rc = usc_target_open(name, &t);
+    ck_assert_msg(rc == 0, "open %s: %s", name, strerror(-rc));
+    return t;
+}
+
+struct agent_wait {
+    struct usc_target *t;
+    struct usc_agent *a;
+};
+
+static int agent_found(void *arg)
+{
+    struct agent_wait *w = arg;
+    return usc_agent_open(usc_target_physmem(w->t), USC_AGENT_SCAN, &w->a) == 0;
+}
+
+struct usc_agent *test_wait_agent(struct usc_target *t, const char *name)
+{
+    struct agent_wait w = {t, NULL};
+    ck_assert_msg(test_wait_for(agent_found, &w, TEST_BOOT_MS),
+                  "no agent in %s", name);
+    return w.a;
+}
+
+uint64_t test_agent_metric(struct usc_agent *a, const char *name)
+{
+    struct usc_agent_metric m[64];
+    size_t n = 0;
+    ck_assert_int_eq(usc_agent_metrics(a, m, 64, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(m[i].name, name) == 0)
+            return m[i].value;
+    return 0;
+}
+
+uint64_t test_symbol(const char *name)
+{
+    struct usc_elfimage *img = NULL;
+    uint64_t addr = 0;
+    ck_assert_int_eq(usc_elfimage_open(test_env("USC_DEMOKERNEL"), &img), 0);
+    ck_assert_msg(usc_elfimage_symbol(img, name, &addr, NULL) == 0,
+                  "no symbol %s", name);
+    usc_elfimage_close(img);
+    return addr;
+}
+
+void test_qemu_dump(const char *name, const char *core)
+{
+    char qmp_path[512], proto[1024];
+    struct usc_qmp *q = NULL;
+
+    ck_assert_int_eq(
+        usc_rundir_guest_path(name, USC_RUNDIR_QMP, qmp_path, sizeof(qmp_path)),
+        0);
+    ck_assert_int_eq(usc_qmp_connect(qmp_path, 10000, &q), 0);
+    snprintf(proto, sizeof(proto), "file:%s", core);
+    json_t *args = json_pack("{s:b, s:s}", "paging", 0, "protocol", proto);
+    int rc = usc_qmp_execute(q, "dump-guest-memory", args, NULL, 60000);
+    ck_assert_msg(rc == 0, "dump-guest-memory: %s", usc_qmp_last_error(q));
+    json_decref(args);
+    usc_qmp_close(q);
 }

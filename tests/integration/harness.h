@@ -1,11 +1,21 @@
 /* Integration-test harness: boot the demo kernel under QEMU TCG, RAM on a file.
+ * Linked into the Check test binaries only: its helpers fail the running
+ * test (ck_assert) where they say so.
  */
 #ifndef USC_TEST_HARNESS_H
 #define USC_TEST_HARNESS_H
 
+#include <check.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+struct usc_agent;
+struct usc_target;
+
+/* How long a guest may take to come up: generous, TCG on a loaded CI box. */
+#define TEST_BOOT_MS 30000
 
 struct test_guest {
     pid_t pid;          /* QEMU's pid, 0 once reaped */
@@ -49,11 +59,25 @@ void test_poll_pause(void);
 int test_wait_for(int (*cond)(void *arg), void *arg, int timeout_ms);
 
 /*
+ * Start (argv) (found on PATH as execvp does) with its stdout and stderr into
+ * a pipe, whose read end goes to (*out_fd); the child is killed should the
+ * test die. Returns the child's pid, or a negative errno.
+ */
+pid_t test_spawn(char *const argv[], int *out_fd);
+
+/*
  * Run (argv) to completion, at most (timeout_ms), its stdout and stderr
  * into (out) (cap bytes, NUL-terminated, may be NULL). Returns its exit
  * status, 128 + signal, or -ETIMEDOUT (the child is then killed).
  */
 int test_run(char *const argv[], char *out, size_t cap, int timeout_ms);
+
+/*
+ * test_run of the command (prefix) (NULL-ended) followed by the char *
+ * arguments of (ap) up to a NULL, 15 words in all at the most.
+ */
+int test_vrun(const char *const prefix[], va_list ap, char *out, size_t cap,
+              int timeout_ms);
 
 /*
  * Make a private run directory (mode 0700) and point UNISCOPE_RUNDIR at
@@ -63,5 +87,84 @@ const char *test_rundir_setup(void);
 
 /* Stop every guest left in the private run directory, then remove it. */
 void test_rundir_teardown(void);
+
+/* test_rundir_setup as a Check fixture: fails the test if it cannot. */
+void test_rundir_fixture_setup(void);
+
+/* ---- Check ------------------------------------------------------------- */
+
+/*
+ * A suite (suite) of one test case (tcase), each test of which may take
+ * (timeout_s) seconds. Returns the suite, the test case in (*tc) for the
+ * caller's fixtures and tests.
+ */
+Suite *test_suite(const char *suite, const char *tcase, int timeout_s,
+                  TCase **tc);
+
+/*
+ * Run (s) with each test in a process of its own (CK_FORK), print the
+ * results, free it. Returns EXIT_SUCCESS if every test passed, else
+ * EXIT_FAILURE: main()'s status.
+ */
+int test_run_suite(Suite *s);
+
+/* ---- the tools, through the environment CTest gives ------------------- */
+
+/* The value of environment variable (name); fails the test if unset or "". */
+const char *test_env(const char *name);
+
+/*
+ * unirun --detach --accel tcg --memory (mem_mib) --name (name) the demo
+ * kernel (USC_DEMOKERNEL) with (kernel_args), at most TEST_BOOT_MS. Fails
+ * the test, with unirun's output, unless unirun exits 0.
+ */
+void test_boot(const char *name, unsigned mem_mib, const char *kernel_args);
+
+/*
+ * As test_boot with "(kernel_args) name=(name)", unless guest (name)'s
+ * folder exists in the run directory already (it was booted before).
+ */
+void test_boot_once(const char *name, unsigned mem_mib,
+                    const char *kernel_args);
+
+/*
+ * unirun --stop (name), at most 30 s, its output into (out) (cap bytes, may
+ * be NULL). Returns unirun's exit status (see test_run).
+ */
+int test_unirun_stop(const char *name, char *out, size_t cap);
+
+/*
+ * unirun --list, at most 30 s, its output into (out) (cap bytes). Returns
+ * unirun's exit status (see test_run).
+ */
+int test_unirun_list(char *out, size_t cap);
+
+/* ---- a running guest ---------------------------------------------------- */
+
+/* usc_target_open (name); fails the test, with the error, if it cannot. */
+struct usc_target *test_target_open(const char *name);
+
+/*
+ * Wait, at most TEST_BOOT_MS, until the agent of target (t) (guest (name),
+ * for the message) is found in its RAM. Returns it open; fails the test if
+ * it never is.
+ */
+struct usc_agent *test_wait_agent(struct usc_target *t, const char *name);
+
+/*
+ * The value of agent (a)'s metric (name), 0 if it has none by that name;
+ * fails the test if the metrics cannot be read.
+ */
+uint64_t test_agent_metric(struct usc_agent *a, const char *name);
+
+/* The address of symbol (name) in the demo kernel; fails the test if none. */
+uint64_t test_symbol(const char *name);
+
+/*
+ * QEMU's dump-guest-memory (no paging) of guest (name) into the file
+ * (core), over its QMP socket (10 s to connect, 60 s for the dump). Fails
+ * the test, with QEMU's error, if it cannot.
+ */
+void test_qemu_dump(const char *name, const char *core);
 
 #endif
