@@ -1,26 +1,86 @@
 /* Interrupt and exception entry: one stub per vector, one common path. */
 
-/* The CPU pushes an error code for these; the others get a 0 to match. */
-#define STUB(n) .balign 16; pushq $0; pushq $n; jmp trap_common
-#define STUB_ERR(n) .balign 16; pushq $n; jmp trap_common
+/*
+ * One stub per vector, 16 bytes apart. The CPU pushes an error code for
+ * some vectors; the others get a 0 to match. Each stub has CFI of its own
+ * describing the interrupted frame, as trap_common does, so a debugger or
+ * a dump that catches a vCPU on a stub's first instructions still unwinds
+ * into the interrupted code.
+ */
+.macro stub n, has_err
+    .balign 16
+    .cfi_startproc simple
+    .cfi_signal_frame
+    .if \has_err
+    .cfi_def_cfa %rsp, 6 * 8
+    .else
+    .cfi_def_cfa %rsp, 5 * 8
+    .endif
+    .cfi_offset %rip, -5 * 8
+    .cfi_offset %rsp, -2 * 8
+    .if \has_err == 0
+    pushq $0
+    .cfi_adjust_cfa_offset 8
+    .endif
+    pushq $\n
+    .cfi_adjust_cfa_offset 8
+    jmp trap_common
+    .cfi_endproc
+.endm
 
     .text
     .balign 16
     .globl trap_stubs
 trap_stubs:
-    STUB(0);  STUB(1);  STUB(2);  STUB(3)
-    STUB(4);  STUB(5);  STUB(6);  STUB(7)
-    STUB_ERR(8); STUB(9); STUB_ERR(10); STUB_ERR(11)
-    STUB_ERR(12); STUB_ERR(13); STUB_ERR(14); STUB(15)
-    STUB(16); STUB_ERR(17); STUB(18); STUB(19)
-    STUB(20); STUB_ERR(21); STUB(22); STUB(23)
-    STUB(24); STUB(25); STUB(26); STUB(27)
-    STUB(28); STUB_ERR(29); STUB_ERR(30); STUB(31)
-    /* the PIC's IRQ 0-15 */
-    STUB(32); STUB(33); STUB(34); STUB(35)
-    STUB(36); STUB(37); STUB(38); STUB(39)
-    STUB(40); STUB(41); STUB(42); STUB(43)
-    STUB(44); STUB(45); STUB(46); STUB(47)
+    /* exceptions 0-31, then the PIC's IRQ 0-15 */
+    stub 0, 0
+    stub 1, 0
+    stub 2, 0
+    stub 3, 0
+    stub 4, 0
+    stub 5, 0
+    stub 6, 0
+    stub 7, 0
+    stub 8, 1
+    stub 9, 0
+    stub 10, 1
+    stub 11, 1
+    stub 12, 1
+    stub 13, 1
+    stub 14, 1
+    stub 15, 0
+    stub 16, 0
+    stub 17, 1
+    stub 18, 0
+    stub 19, 0
+    stub 20, 0
+    stub 21, 1
+    stub 22, 0
+    stub 23, 0
+    stub 24, 0
+    stub 25, 0
+    stub 26, 0
+    stub 27, 0
+    stub 28, 0
+    stub 29, 1
+    stub 30, 1
+    stub 31, 0
+    stub 32, 0
+    stub 33, 0
+    stub 34, 0
+    stub 35, 0
+    stub 36, 0
+    stub 37, 0
+    stub 38, 0
+    stub 39, 0
+    stub 40, 0
+    stub 41, 0
+    stub 42, 0
+    stub 43, 0
+    stub 44, 0
+    stub 45, 0
+    stub 46, 0
+    stub 47, 0
 
 /*
  * Build a struct trap_frame, save the FPU/SSE state (the agent's code may
@@ -64,15 +124,18 @@ trap_common:
     push_reg %r14
     push_reg %r15
     cld
-    movq %rsp, %rbx
-    .cfi_def_cfa_register %rbx
+    /* %rbp, not another callee-saved register: every C function saves
+     * it with CFI (frame pointers are on), so an unwinder can always
+     * recover it and, from it, this frame. */
+    movq %rsp, %rbp
+    .cfi_def_cfa_register %rbp
     subq $512, %rsp
     andq $-16, %rsp
     fxsave (%rsp)
-    movq %rbx, %rdi
+    movq %rbp, %rdi
     call trap_dispatch
     fxrstor (%rsp)
-    movq %rbx, %rsp
+    movq %rbp, %rsp
     .cfi_def_cfa_register %rsp
     pop_reg %r15
     pop_reg %r14
