@@ -335,6 +335,37 @@ const char *test_env(const char *name)
     return v;
 }
 
+struct started {
+    struct usc_agent *a;
+};
+
+/* The demo kernel's scheduler runs: threads exist and the timer ticks. */
+static int scheduler_runs(void *arg)
+{
+    struct started *s = arg;
+    struct usc_agent_status st;
+    if (usc_agent_status(s->a, &st) != 0 || st.threads_used == 0)
+        return 0;
+    if (st.state == USC_STATE_PANICKED || st.state == USC_STATE_HALTED)
+        return 1; /* it ran, and is already past what we wait for */
+    return test_agent_metric(s->a, "timer_ticks") > 0;
+}
+
+/*
+ * QMP answering only says QEMU is up; a test that attaches a debugger or
+ * takes a dump then may find the guest still in its boot code. Wait until
+ * the agent is published, the scheduler has threads and the timer ticks.
+ */
+static void wait_scheduler(const char *name)
+{
+    struct usc_target *t = test_target_open(name);
+    struct started s = {test_wait_agent(t, name)};
+    ck_assert_msg(test_wait_for(scheduler_runs, &s, TEST_BOOT_MS),
+                  "%s: the scheduler never started", name);
+    usc_agent_close(s.a);
+    usc_target_close(t);
+}
+
 void test_boot(const char *name, unsigned mem_mib, const char *kernel_args)
 {
     char out[4096], mib[16];
@@ -353,6 +384,7 @@ void test_boot(const char *name, unsigned mem_mib, const char *kernel_args)
                     NULL};
     int rc = test_run(argv, out, sizeof(out), TEST_BOOT_MS);
     ck_assert_msg(rc == 0, "unirun --detach %s: %d: %s", name, rc, out);
+    wait_scheduler(name);
 }
 
 void test_boot_once(const char *name, unsigned mem_mib, const char *kernel_args)
