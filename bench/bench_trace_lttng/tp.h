@@ -10,11 +10,10 @@
 
 #include <lttng/tracepoint.h>
 
-LTTNG_UST_TRACEPOINT_EVENT(usc_bench, event,
-                           LTTNG_UST_TP_ARGS(uint64_t, a, uint64_t, b),
-                           LTTNG_UST_TP_FIELDS(
-                               lttng_ust_field_integer(uint64_t, a, a)
-                                   lttng_ust_field_integer(uint64_t, b, b)))
+LTTNG_UST_TRACEPOINT_EVENT(
+    usc_bench, event, LTTNG_UST_TP_ARGS(uint64_t, a, uint64_t, b),
+    LTTNG_UST_TP_FIELDS(lttng_ust_field_integer(uint64_t, a, a)
+                            lttng_ust_field_integer(uint64_t, b, b)))
 
 #endif /* USC_BENCH_TP_H */
 

@@ -77,7 +77,8 @@ START_TEST(test_init_publishes_valid_block)
     ck_assert_uint_eq(cb->metrics.entry_size, sizeof(struct usc_metric));
     ck_assert_uint_eq(cb->threads.entry_size, sizeof(struct usc_thread));
     ck_assert_uint_eq(cb->threads.at.paddr, cb->threads.at.vaddr - 0x1000);
-    ck_assert_uint_eq(cb->tracepoints.entry_size, sizeof(struct usc_tracepoint));
+    ck_assert_uint_eq(cb->tracepoints.entry_size,
+                      sizeof(struct usc_tracepoint));
     ck_assert_uint_eq(cb->trace_rings.capacity, cb->max_vcpus);
     ck_assert_int_eq(irq_depth, 0);
 }
