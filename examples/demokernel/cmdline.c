@@ -114,6 +114,9 @@ static void set_option(struct options *opt, const char *key, size_t klen,
             opt->touch_mib = (uint32_t)x;
             return;
         }
+    } else if (value_is(key, klen, "crash_after")) {
+        if (parse_seconds(v, vlen, &opt->crash_ticks) == 0)
+            return;
     } else if (value_is(key, klen, "status")) {
         if (parse_uint(v, vlen, &x) == 0 && x <= 127) {
             opt->exit_status = (uint32_t)x;
@@ -129,6 +132,7 @@ void cmdline_parse(const char *cmdline, struct options *opt)
     opt->threads = DEFAULT_THREADS;
     opt->runtime_ticks = 0;
     opt->exit_status = 0;
+    opt->crash_ticks = CRASH_DELAY_TICKS;
     opt->touch_mib = 0;
     strlcpy(opt->name, "demokernel", sizeof(opt->name));
     if (!cmdline)

@@ -61,11 +61,14 @@ enum scenario {
     SCENARIO_DEADLOCK, /* bugs.c: two threads, each waiting for the other */
 };
 
+#define CRASH_DELAY_TICKS 20 /* scenario=crash: 200 ms unless crash_after= */
+
 struct options {
     enum scenario scenario;
     uint32_t threads;       /* workers */
     uint64_t runtime_ticks; /* 0: run forever */
     uint32_t exit_status;   /* status to exit with when runtime ends */
+    uint64_t crash_ticks;   /* scenario=crash: when the crasher faults */
     char name[64];          /* guest name */
     uint32_t touch_mib;     /* touch=N: MiB of RAM to fill at boot */
 };

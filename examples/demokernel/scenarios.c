@@ -5,7 +5,6 @@
 #include "kernel.h"
 
 #define WORK_BURST_US 2000 /* computation per work item */
-#define CRASH_DELAY_TICKS 20
 #define SPIN_DELAY_TICKS 20
 #define HEARTBEAT_TICKS 10
 #define QUEUE_MAX 1000
@@ -141,10 +140,12 @@ __attribute__((noinline)) uint64_t crash_level1(uint64_t x)
     return r ^ x;
 }
 
+static uint64_t crash_ticks; /* crash_after= */
+
 static void crasher(void *arg)
 {
     (void)arg;
-    sleep_ticks(CRASH_DELAY_TICKS);
+    sleep_ticks(crash_ticks);
     kprintf("crasher: dereferencing demo_bad_pointer (%p)\n",
             (void *)demo_bad_pointer);
     USCA_TRACE0(&tp_crash_begin);
@@ -209,6 +210,7 @@ void scenario_start(const struct options *opt)
         break;
     case SCENARIO_CRASH:
         start_workers(opt->threads);
+        crash_ticks = opt->crash_ticks;
         start("crasher", crasher, NULL);
         break;
     case SCENARIO_HANG:

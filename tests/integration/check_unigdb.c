@@ -421,8 +421,8 @@ START_TEST(test_print_and_set_var_the_guest_acts_on)
     char want[64];
     struct guest g;
 
-    /* stop the crasher in its 200 ms sleep, before it faults */
-    test_boot("survive", 64, "scenario=crash threads=1");
+    /* stop the crasher in its sleep (3 s here), before it faults */
+    test_boot("survive", 64, "scenario=crash threads=1 crash_after=3");
     guest_open("survive", &g);
     struct crasher_wait w = {&g};
     ck_assert(test_wait_for(crasher_started, &w, BOOT_MS));
@@ -451,7 +451,7 @@ START_TEST(test_continue_into_a_crash_stops_at_the_fault)
     const char *cmds[] = {"continue", "bt", "detach", NULL};
     struct guest g;
 
-    test_boot("fault", 64, "scenario=crash threads=1");
+    test_boot("fault", 64, "scenario=crash threads=1 crash_after=3");
     guest_open("fault", &g);
     struct crasher_wait w = {&g};
     ck_assert(test_wait_for(crasher_started, &w, BOOT_MS));
