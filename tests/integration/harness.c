@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -49,7 +50,7 @@ int test_wait_for(int (*cond)(void *arg), void *arg, int timeout_ms)
 }
 
 /* A tmpfs for the RAM file, as unirun uses: /dev/shm, else TMPDIR. */
-static const char *scratch_root(void)
+static const char *tmpfs_root(void)
 {
     struct stat st;
     if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
@@ -57,6 +58,46 @@ static const char *scratch_root(void)
         return "/dev/shm";
     const char *t = getenv("TMPDIR");
     return t ? t : "/tmp";
+}
+
+/*
+ * Where a test's guest folders go: a folder per suite run, made and
+ * removed whole by the parent process (an unchecked fixture), so a test
+ * that dies on a failed assertion leaves nothing behind.
+ */
+static char scratch[256];
+
+static const char *scratch_root(void)
+{
+    const char *s = getenv("USC_TEST_SCRATCH");
+    return s && *s ? s : tmpfs_root();
+}
+
+static void scratch_setup(void)
+{
+    snprintf(scratch, sizeof(scratch), "%s/usc-itest-run-XXXXXX", tmpfs_root());
+    if (mkdtemp(scratch))
+        setenv("USC_TEST_SCRATCH", scratch, 1);
+    else
+        scratch[0] = 0;
+}
+
+static int remove_one(const char *path, const struct stat *st, int type,
+                      struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void scratch_teardown(void)
+{
+    if (scratch[0])
+        nftw(scratch, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    scratch[0] = 0;
+    unsetenv("USC_TEST_SCRATCH");
 }
 
 static int ram_file_ready(void *arg)
@@ -312,6 +353,7 @@ Suite *test_suite(const char *suite, const char *tcase, int timeout_s,
     Suite *s = suite_create(suite);
     *tc = tcase_create(tcase);
     tcase_set_timeout(*tc, timeout_s);
+    tcase_add_unchecked_fixture(*tc, scratch_setup, scratch_teardown);
     suite_add_tcase(s, *tc);
     return s;
 }
