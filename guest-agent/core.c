@@ -91,12 +91,6 @@ void usca_set_state(uint32_t state)
         __atomic_store_n(&usca_area.cb.state, state, __ATOMIC_RELEASE);
 }
 
-uint32_t usca_vcpu(void)
-{
-    uint32_t v = usca_port_vcpu();
-    return v < USCA_MAX_VCPUS ? v : USCA_MAX_VCPUS - 1;
-}
-
 void usca_copy_name(char *dst, const char *src, uint32_t cap)
 {
     uint32_t i = 0;

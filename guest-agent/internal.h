@@ -41,8 +41,13 @@ extern int usca_ready USCA_HIDDEN;
 /* The agent thread running on each vCPU, or NULL. */
 extern struct usc_thread *usca_current[USCA_MAX_VCPUS] USCA_HIDDEN;
 
-/* The calling vCPU, clamped into the agent's tables. */
-uint32_t usca_vcpu(void) USCA_HIDDEN;
+/* The calling vCPU, clamped into the agent's tables (inline: the trace
+ * call uses it on every event). */
+static inline uint32_t usca_vcpu(void)
+{
+    uint32_t v = usca_port_vcpu();
+    return v < USCA_MAX_VCPUS ? v : USCA_MAX_VCPUS - 1;
+}
 
 /* Copy string (src) into field (dst, cap), truncated, NUL-padded. */
 void usca_copy_name(char *dst, const char *src, uint32_t cap) USCA_HIDDEN;

@@ -219,9 +219,7 @@ void usca_trace_emit(struct usca_tracepoint *tp, uint64_t a0, uint64_t a1,
                      uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
 {
     const uint64_t args[USC_TP_FIELDS_MAX] = {a0, a1, a2, a3, a4, a5};
-    uint32_t vcpu = usca_port_vcpu();
-    if (vcpu >= USCA_MAX_VCPUS)
-        vcpu = USCA_MAX_VCPUS - 1;
+    uint32_t vcpu = usca_vcpu();
     struct ring *r = &rings[vcpu];
     struct usc_trace_ring *d = &usca_trace_area.rings[vcpu];
     uint32_t size = tp->size;
