@@ -223,4 +223,26 @@ int usc_target_step(struct usc_target *t, uint32_t vcpu);
 int usc_target_vcpu_stats(struct usc_target *t, uint32_t vcpu,
                           struct usc_vcpu_stats *st);
 
+/* ---- Xen domains (dom0) ---------------------------------------------- */
+
+/* One domain of the Xen host this process runs in. */
+struct usc_xen_domain {
+    uint32_t domid;
+    char name[USC_TARGET_NAME_MAX]; /* from xenstore; "" if it has none */
+    uint32_t nvcpus;
+    uint64_t mem_bytes;
+    enum usc_vm_state state;
+    uint64_t cpu_ns; /* CPU time of all its vCPUs */
+    int hvm;         /* HVM or PVH: 1; PV: 0 */
+};
+
+/*
+ * The domains of the Xen host we run in, dom0 included, in domid order:
+ * a malloc'd array in (*out) of (*count) entries, freed by the caller.
+ * Returns 0; -ENOTSUP when uniscope was built without the Xen libraries;
+ * -ENODEV when this is not a privileged domain of a Xen host (no
+ * /dev/xen/privcmd or the hypervisor refuses us).
+ */
+int usc_xen_list_domains(struct usc_xen_domain **out, size_t *count);
+
 #endif /* USC_TARGET_H */
