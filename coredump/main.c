@@ -26,7 +26,8 @@ static void usage(void)
            "[--count N]\n"
            "       unicore --help | --version\n"
            "\n"
-           "TARGET: a unirun guest NAME, qemu:QMP[,mem=PATH][,gdb=SOCKET]\n"
+           "TARGET: a unirun guest NAME, qemu:QMP[,mem=PATH][,gdb=SOCKET],\n"
+           "xen:DOMID or xen:NAME (a Xen domain, from dom0)\n"
            "See unicore(1).\n");
 }
 

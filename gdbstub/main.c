@@ -56,7 +56,8 @@ static void usage(void)
            "\n"
            "TARGET is a guest started by unirun (NAME), qemu:QMP[,mem=..]"
            "[,gdb=..],\n"
-           "core:PATH or the path of a core file (read-only).\n"
+           "xen:DOMID or xen:NAME (a Xen domain, from dom0), core:PATH or\n"
+           "the path of a core file (read-only).\n"
            "\n"
            "  --listen ADDR   where gdb connects: HOST:PORT (default %s)\n"
            "                  or unix:PATH (a socket of mode 0600)\n"
@@ -175,7 +176,8 @@ static const char *open_reason(int err)
     case -ENOENT:
         return "no such guest or file";
     case -EINVAL:
-        return "not a TARGET (NAME, qemu:..., core:PATH or a core file)";
+        return "not a TARGET (NAME, qemu:..., xen:..., core:PATH or a core "
+               "file)";
     case -ECONNREFUSED:
         return "the guest's QEMU is not running";
     case -EBUSY:

@@ -24,8 +24,9 @@ static const char usage[] =
     "                                       Chrome trace-event JSON "
     "(Perfetto)\n"
     "\n"
-    "TARGET: NAME (a unirun guest), qemu:QMP[,mem=PATH], core:PATH or a\n"
-    "core file. See unitrace(1).\n";
+    "TARGET: NAME (a unirun guest), qemu:QMP[,mem=PATH], xen:DOMID or\n"
+    "xen:NAME (a Xen domain, from dom0), core:PATH or a core file.\n"
+    "See unitrace(1).\n";
 
 static const struct {
     const char *name;
