@@ -104,7 +104,7 @@ demo_assert_fail(const char *expr, const char *msg, const char *file, int line,
         .vector = USC_PANIC_NO_VECTOR,
         .regs = &regs,
     };
-    usca_panic(reason, &fault);
+    demo_panic(reason, &fault);
 }
 
 /* Requests taken off the ring; a bug moved head without a free slot. */
@@ -243,7 +243,8 @@ static void locker_b(void *arg)
 
 /* Fill (mib) MiB above the image with non-zero bytes, for dump benchmarks.
  * Only the identity map's first GiB is reachable; memory QEMU does not
- * back ignores the writes. */
+ * back ignores the writes. Under Xen every such write would trap to the
+ * hypervisor, so the fill stops at the end of RAM (the loader's map). */
 static void touch(uint32_t mib)
 {
     extern const char __kernel_end[];
@@ -258,6 +259,9 @@ static void touch(uint32_t mib)
         return;
     if (len > IDENTITY_MAP_SIZE - start)
         len = IDENTITY_MAP_SIZE - start;
+    uint64_t ram_end = xen_present() ? boot_ram_end(start) : 0;
+    if (ram_end && len > ram_end - start)
+        len = ram_end - start;
     volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)start;
     for (uint64_t i = 0; i < len / 8; i++)
         p[i] = (start + i * 8) * 0x9e3779b97f4a7c15ull | 1;

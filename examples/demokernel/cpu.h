@@ -42,6 +42,28 @@ static inline uint64_t rdmsr(uint32_t msr)
     return ((uint64_t)hi << 32) | lo;
 }
 
+static inline void wrmsr(uint32_t msr, uint64_t v)
+{
+    __asm__ volatile("wrmsr"
+                     :
+                     : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32))
+                     : "memory");
+}
+
+/* CPUID (leaf, subleaf): r[0..3] = eax, ebx, ecx, edx. */
+static inline void cpuid(uint32_t leaf, uint32_t subleaf, uint32_t r[4])
+{
+    __asm__ volatile("cpuid"
+                     : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+                     : "a"(leaf), "c"(subleaf));
+}
+
+/* Drop the TLB entry of the page at (va). */
+static inline void invlpg(const volatile void *va)
+{
+    __asm__ volatile("invlpg (%0)" : : "r"(va) : "memory");
+}
+
 static inline unsigned long save_flags_cli(void)
 {
     unsigned long flags;

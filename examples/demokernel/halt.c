@@ -1,4 +1,5 @@
-/* Leaving the guest: orderly exit through isa-debug-exit, or a dead stop. */
+/* Leaving the guest: orderly exit through isa-debug-exit (Xen: a poweroff),
+ * or a dead stop. */
 #include <uniscope/agent.h>
 
 #include "cpu.h"
@@ -14,8 +15,28 @@
 
 _Noreturn void halt_forever(void)
 {
+    if (xen_present()) {
+        /*
+         * Under Xen, hlt with interrupts off takes the vCPU down, and the
+         * domain is powered off once no vCPU is up. Blocking in hlt with
+         * interrupts on and nothing left to send one keeps it, blocked,
+         * for the host tools to look at.
+         */
+        cli();
+        timer_stop();
+        for (;;)
+            sti_hlt();
+    }
     for (;;)
         __asm__ volatile("cli; hlt" : : : "memory");
+}
+
+_Noreturn void demo_panic(const char *reason, const struct usca_fault *fault)
+{
+    if (!xen_present())
+        usca_panic(reason, fault);
+    usca_panic_record(reason, fault);
+    halt_forever();
 }
 
 _Noreturn void demo_exit(uint32_t status)
@@ -24,7 +45,15 @@ _Noreturn void demo_exit(uint32_t status)
     usca_set_state(USC_STATE_HALTED);
     kprintf("demokernel: halted after %lu ticks, exit status %u\n",
             (unsigned long)demo_ticks, status);
+    if (xen_present()) {
+        /* The domain goes with its console ring: let xenconsoled read it
+         * all first. */
+        xen_console_flush();
+        long rc = xen_poweroff();
+        kprintf("demokernel: SCHEDOP_shutdown failed (%ld)\n", rc);
+        halt_forever();
+    }
     outl(DEBUG_EXIT_PORT, status);
-    /* still here: no isa-debug-exit device (e.g. under Xen) */
+    /* still here: no isa-debug-exit device */
     halt_forever();
 }

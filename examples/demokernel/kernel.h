@@ -38,16 +38,24 @@ int kvsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
 int ksnprintf(char *buf, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* ---- console.c: COM1, mirrored into the agent's log ring -------------- */
+/* ---- console.c: COM1 (Xen: its console), mirrored into the log ring ---- */
 
-/* Set COM1 up as 115200 8N1, polled. */
+/* Set COM1 up as 115200 8N1, polled; under Xen (after xen_init), Xen's
+ * console instead (xen_console_init). */
 void console_init(void);
-/* Write (len) bytes to the serial port and the agent's log ring. */
+/* Write (len) bytes to the console and the agent's log ring. */
 void console_write(const char *buf, size_t len);
-/* Write to the serial port only (the panic path: the agent logs its own). */
+/* Write to the console only, COM1 or Xen's (the panic path: the agent logs
+ * its own). */
 void console_write_serial(const char *buf, size_t len);
 /* printf to console_write; lines longer than 255 bytes are cut. */
 void kprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- main.c: what the loader said --------------------------------------- */
+
+/* The end of the RAM region of the loader's memory map (PVH start info,
+ * version 1) that holds (paddr); 0 without a map, or outside RAM. */
+uint64_t boot_ram_end(uint64_t paddr);
 
 /* ---- cmdline.c -------------------------------------------------------- */
 
@@ -99,6 +107,10 @@ struct trap_frame {
 
 /* Called by traps.S for every vector, interrupts off. */
 void trap_dispatch(struct trap_frame *f);
+/* Acknowledge interrupt (irq) (vector IRQ_BASE + irq) at the controller in
+ * use, the local APIC once apic_timer_start succeeded, else the 8259s.
+ * Returns 0 when it was spurious (no EOI then due). */
+int irq_eoi(unsigned irq);
 
 /* ---- pic.c ------------------------------------------------------------ */
 
@@ -110,9 +122,56 @@ void pic_unmask(unsigned irq);
 /* Acknowledge (irq). Returns 0 when it was spurious (no EOI then due). */
 int pic_eoi(unsigned irq);
 
+/* ---- apic.c: the local APIC timer, where there is no PIT (Xen PVH) ----- */
+
+#define APIC_TIMER_VECTOR IRQ_BASE           /* the tick, as the PIT's */
+#define APIC_SPURIOUS_VECTOR (IRQ_BASE + 15) /* never EOI'd */
+
+/*
+ * Put the local APIC in x2APIC mode, measure its timer against the TSC
+ * (tsc_calibrate first) and start it periodic at (hz) on
+ * APIC_TIMER_VECTOR, masked until interrupts are enabled. Returns 0, or -1
+ * when the CPU has no x2APIC. Needs the console.
+ */
+int apic_timer_start(uint32_t hz);
+/* Mask the timer and stop its count (nothing if it never started). */
+void apic_timer_stop(void);
+/* 1 once apic_timer_start succeeded: the local APIC takes the EOIs. */
+int apic_in_use(void);
+/* End of interrupt for the vector in service. */
+void apic_eoi(void);
+
+/* ---- xen.c: running as a Xen PVH domU ---------------------------------- */
+
+/*
+ * Look for Xen's CPUID leaves and, if found, have Xen fill the hypercall
+ * page. Returns 1 under Xen, else 0 (QEMU, KVM): call first, before the
+ * console.
+ */
+int xen_init(void);
+/* What xen_init returned: 1 under Xen with working hypercalls. */
+int xen_present(void);
+/* The guest's TSC rate Xen states (CPUID), in Hz; 0 if not under Xen. */
+uint64_t xen_tsc_hz(void);
+/* Probe CONSOLEIO_write (refused to a domU by release builds of Xen) and
+ * map the PV console ring the toolstack set up, if any. */
+void xen_console_init(void);
+/* Write (len) bytes to the PV console ring (dom0's xenconsoled reads it:
+ * xl console, the guest's console log) and to Xen's own console when
+ * CONSOLEIO_write is allowed. Any context; waits a bounded time when the
+ * ring is full, then drops output. */
+void xen_console_write(const char *buf, size_t len);
+/* Wait (at most a second) for xenconsoled to read the whole ring. */
+void xen_console_flush(void);
+/* Print what xen_init and xen_console_init found. */
+void xen_report(void);
+/* SCHEDOP_shutdown(SHUTDOWN_poweroff); returns only on failure (-errno). */
+long xen_poweroff(void);
+
 /* ---- tsc.c ------------------------------------------------------------ */
 
-/* TSC ticks per second, measured against PIT channel 2 over ~10 ms. */
+/* TSC ticks per second: under Xen, the rate it states (xen_tsc_hz); else
+ * measured against PIT channel 2 over ~10 ms. */
 uint64_t tsc_calibrate(void);
 /* The value tsc_calibrate found (0 before). */
 uint64_t tsc_hz(void);
@@ -121,11 +180,16 @@ uint64_t tsc_hz(void);
 
 extern volatile uint64_t demo_ticks; /* timer interrupts since boot */
 
-/* Start the PIT at TIMER_HZ on IRQ 0; exit the guest at tick (exit_tick)
- * unless it is 0, with (exit_status). Needs the agent and the IDT. */
+/* Start the PIT at TIMER_HZ on IRQ 0 (Xen: the local APIC timer on
+ * APIC_TIMER_VECTOR, the same vector); exit the guest at tick (exit_tick)
+ * unless it is 0, with (exit_status). Needs the agent, the IDT and
+ * tsc_calibrate. */
 void timer_init(uint64_t exit_tick, uint32_t exit_status);
-/* The IRQ 0 handler. */
+/* The tick's handler (IRQ 0). */
 void timer_irq(void);
+/* Stop the tick for good (the APIC timer's; the PIT's is left alone): a
+ * tick already pending only gets its EOI. */
+void timer_stop(void);
 
 /* ---- sched.c: cooperative threads ------------------------------------- */
 
@@ -193,10 +257,21 @@ extern volatile uint64_t demo_work_result;
 
 /*
  * Orderly exit: mark the agent HALTED, say so, and leave QEMU through
- * isa-debug-exit with (status); where that device is absent, halt.
+ * isa-debug-exit with (status); where that device is absent, halt. Under
+ * Xen: flush the console and power the domain off (whatever the status,
+ * which only the console line tells).
  */
 _Noreturn void demo_exit(uint32_t status);
-/* Stop this vCPU for good, interrupts off. */
+/*
+ * Stop this vCPU for good, interrupts off. Under Xen the vCPU must stay up
+ * (cli; hlt would take it offline and Xen would power the domain off): the
+ * timer is masked and the vCPU blocks in hlt with interrupts on, nothing
+ * left to wake it, so the domain stays for the host tools.
+ */
 _Noreturn void halt_forever(void);
+struct usca_fault;
+/* Record the panic with the agent (usca_panic_record) and halt_forever;
+ * usca_panic itself where cli; hlt is a safe stop (not under Xen). */
+_Noreturn void demo_panic(const char *reason, const struct usca_fault *fault);
 
 #endif /* DEMOKERNEL_KERNEL_H */

@@ -3,35 +3,80 @@
 
 #include "cpu.h"
 #include "kernel.h"
+#include "xen.h" /* the PVH start info */
 
-#define HVM_START_MAGIC 0x336ec578u
 #define CMDLINE_MAX 512
-
-/* The start of the PVH contract's struct hvm_start_info (Xen's
- * public/arch-x86/hvm/start_info.h); %ebx points at it. */
-struct hvm_start_info {
-    uint32_t magic;
-    uint32_t version;
-    uint32_t flags;
-    uint32_t nr_modules;
-    uint64_t modlist_paddr;
-    uint64_t cmdline_paddr;
-    uint64_t rsdp_paddr;
-};
+#define MEMMAP_MAX 32
 
 /* The linker's build-id note (linker.ld). */
 extern const char __build_id_note[], __build_id_note_end[];
 
 static char cmdline[CMDLINE_MAX];
+static struct hvm_memmap_table_entry memmap[MEMMAP_MAX];
+static uint32_t memmap_entries;
+
+/* The loader's start info at (paddr) (%ebx at entry), or NULL. */
+static const struct hvm_start_info *start_info(uint32_t paddr)
+{
+    const struct hvm_start_info *si =
+        (const struct hvm_start_info *)(uintptr_t)paddr;
+
+    if (!si || paddr > IDENTITY_MAP_SIZE - sizeof(*si) ||
+        si->magic != HVM_START_MAGIC)
+        return NULL;
+    return si;
+}
+
+/* Keep the memory map (start info version 1) before anything overwrites
+ * it; up to MEMMAP_MAX entries. */
+static void read_memmap(uint32_t start_info_paddr)
+{
+    const struct hvm_start_info *si = start_info(start_info_paddr);
+
+    if (!si || si->version < 1 || !si->memmap_paddr)
+        return;
+    uint32_t n =
+        si->memmap_entries < MEMMAP_MAX ? si->memmap_entries : MEMMAP_MAX;
+    if (si->memmap_paddr > IDENTITY_MAP_SIZE - n * sizeof(memmap[0]))
+        return;
+    memcpy(memmap, (const void *)(uintptr_t)si->memmap_paddr,
+           n * sizeof(memmap[0]));
+    memmap_entries = n;
+}
+
+uint64_t boot_ram_end(uint64_t paddr)
+{
+    for (uint32_t i = 0; i < memmap_entries; i++) {
+        const struct hvm_memmap_table_entry *e = &memmap[i];
+        if (e->type == XEN_HVM_MEMMAP_TYPE_RAM && paddr >= e->addr &&
+            paddr - e->addr < e->size)
+            return e->addr + e->size;
+    }
+    return 0;
+}
+
+/* Print the memory map read_memmap kept. */
+static void print_memmap(void)
+{
+    static const char *const types[] = {"?",        "RAM",       "reserved",
+                                        "ACPI",     "ACPI NVS",  "unusable",
+                                        "disabled", "persistent"};
+
+    for (uint32_t i = 0; i < memmap_entries; i++) {
+        const struct hvm_memmap_table_entry *e = &memmap[i];
+        kprintf("memmap: 0x%010lx-0x%010lx %s\n", (unsigned long)e->addr,
+                (unsigned long)(e->addr + e->size - 1),
+                e->type < sizeof(types) / sizeof(types[0]) ? types[e->type]
+                                                           : "?");
+    }
+}
 
 /* Copy the command line out of low memory, where the loader left it. */
 static const char *read_cmdline(uint32_t start_info_paddr)
 {
-    const struct hvm_start_info *si =
-        (const struct hvm_start_info *)(uintptr_t)start_info_paddr;
+    const struct hvm_start_info *si = start_info(start_info_paddr);
 
-    if (!si || si->magic != HVM_START_MAGIC || !si->cmdline_paddr ||
-        si->cmdline_paddr >= IDENTITY_MAP_SIZE)
+    if (!si || !si->cmdline_paddr || si->cmdline_paddr >= IDENTITY_MAP_SIZE)
         return NULL;
     const char *src = (const char *)(uintptr_t)si->cmdline_paddr;
     size_t n = 0;
@@ -90,6 +135,9 @@ static void start_agent(const char *name, uint64_t hz, uint64_t entry_ts)
     kprintf("demokernel: agent up, control block at %p, ts_hz %lu, "
             "build-id %s\n",
             (const void *)usca_control_block(), (unsigned long)hz, hex);
+    if (xen_present())
+        kprintf("demokernel: control block at guest-physical 0x%lx\n",
+                (unsigned long)usca_control_block()->self_paddr);
 }
 
 void kmain(uint32_t start_info_paddr);
@@ -99,8 +147,10 @@ void kmain(uint32_t start_info_paddr)
     struct options opt;
     uint64_t entry_ts = rdtsc();
 
+    xen_init();
     console_init();
     desc_init();
+    read_memmap(start_info_paddr);
     cmdline_parse(read_cmdline(start_info_paddr), &opt);
     /* The agent must be up within 50 ms of boot: calibrate briefly, then
      * start it before anything slow. */
@@ -112,8 +162,12 @@ void kmain(uint32_t start_info_paddr)
                   (unsigned long)opt.runtime_ticks);
     kprintf("demokernel: name %s, scenario %s, threads %u, runtime %s\n",
             opt.name, scenario_name(opt.scenario), opt.threads, runtime);
-
-    pic_init();
+    if (xen_present()) {
+        xen_report();
+        print_memmap();
+    } else {
+        pic_init(); /* PVH under Xen has no 8259s: the local APIC serves */
+    }
     sched_init();
     timer_init(opt.runtime_ticks, opt.exit_status);
     scenario_start(&opt);

@@ -1,4 +1,5 @@
-/* The 100 Hz tick: PIT channel 0 on IRQ 0, the agent's heartbeat. */
+/* The 100 Hz tick: PIT channel 0 on IRQ 0 (under Xen the local APIC timer,
+ * on the same vector), the agent's heartbeat. */
 #include <uniscope/agent.h>
 
 #include "cpu.h"
@@ -16,6 +17,7 @@ static struct usca_tracepoint tp_tick =
     USCA_TP("timer_tick", USC_TP_INSTANT, tick_fields);
 static uint64_t exit_at;
 static uint32_t exit_code;
+static volatile int stopped;
 
 void timer_init(uint64_t exit_tick, uint32_t exit_status)
 {
@@ -25,6 +27,11 @@ void timer_init(uint64_t exit_tick, uint32_t exit_status)
     exit_code = exit_status;
     ticks_metric = usca_metric_register("timer_ticks", "", USC_METRIC_COUNTER);
     usca_tracepoint_register(&tp_tick);
+    if (xen_present()) {
+        if (apic_timer_start(TIMER_HZ) != 0)
+            kprintf("timer: no x2APIC, no tick\n");
+        return;
+    }
     outb(PIT_CMD, 0x34); /* channel 0, lobyte/hibyte, mode 2 (rate) */
     outb(PIT_CH0, divisor & 0xff);
     outb(PIT_CH0, divisor >> 8);
@@ -33,13 +40,23 @@ void timer_init(uint64_t exit_tick, uint32_t exit_status)
 
 void timer_irq(void)
 {
+    if (stopped) {
+        irq_eoi(0);
+        return;
+    }
     demo_ticks++;
     USCA_TRACE1(&tp_tick, demo_ticks);
     usca_tick();
     usca_counter_add(ticks_metric, 1);
-    pic_eoi(0);
+    irq_eoi(0);
     /* Here rather than in the scheduler: a thread that never yields (the
      * hang scenario) must not keep the guest from exiting on time. */
     if (exit_at && demo_ticks >= exit_at)
         demo_exit(exit_code);
+}
+
+void timer_stop(void)
+{
+    stopped = 1;
+    apic_timer_stop();
 }

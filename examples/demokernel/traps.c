@@ -180,7 +180,17 @@ static _Noreturn void exception(const struct trap_frame *f)
     };
     if (!usca_control_block())
         halt_forever(); /* too early for the agent, which would return */
-    usca_panic(reason, &fault);
+    demo_panic(reason, &fault);
+}
+
+int irq_eoi(unsigned irq)
+{
+    if (!apic_in_use())
+        return pic_eoi(irq);
+    if (IRQ_BASE + irq == APIC_SPURIOUS_VECTOR)
+        return 0;
+    apic_eoi();
+    return 1;
 }
 
 void trap_dispatch(struct trap_frame *f)
@@ -191,5 +201,5 @@ void trap_dispatch(struct trap_frame *f)
     if (irq == 0)
         timer_irq();
     else
-        pic_eoi(irq); /* masked lines, or spurious: nothing to do */
+        irq_eoi(irq); /* masked lines, or spurious: nothing to do */
 }

@@ -1,4 +1,5 @@
-/* TSC frequency, measured against the PIT's fixed 1.193182 MHz clock. */
+/* TSC frequency, measured against the PIT's fixed 1.193182 MHz clock, or
+ * under Xen as Xen states it. */
 #include "cpu.h"
 #include "kernel.h"
 
@@ -9,7 +10,7 @@
 #define SHORT_US 500
 #define LONG_US 2500
 #define ROUNDS 3 /* 9 ms in all */
-/* Used when no PIT answers (e.g. a Xen PVH guest has none). */
+/* Used when no PIT answers and no hypervisor states the rate. */
 #define FALLBACK_HZ 1000000000ull
 
 static uint64_t hz;
@@ -67,6 +68,11 @@ uint64_t tsc_calibrate(void)
      * pays alike (the exits to an emulated PIT at both ends) cancels in
      * the difference between a long and a short one.
      */
+    /* A Xen PVH guest has no PIT; Xen knows the TSC's rate (CPUID). */
+    hz = xen_tsc_hz();
+    if (hz)
+        return hz;
+
     uint32_t c_short = pit_count(SHORT_US), c_long = pit_count(LONG_US);
     uint64_t t_short = shortest(c_short);
     uint64_t t_long = t_short ? shortest(c_long) : 0;
