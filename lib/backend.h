@@ -49,5 +49,6 @@ struct usc_backend_ops {
 
 extern const struct usc_backend_ops usc_backend_qemu;
 extern const struct usc_backend_ops usc_backend_core;
+extern const struct usc_backend_ops usc_backend_xen; /* with USC_HAVE_XEN */
 
 #endif /* USC_BACKEND_H */

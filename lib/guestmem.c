@@ -8,6 +8,18 @@
 /* Spins of a seqlock copy before it starts yielding the CPU to the guest. */
 #define SEQ_SPINS 64u
 
+/*
+ * What a backend's read or write error means to our callers: the guest
+ * being gone (-ESRCH) is said as such; any other error still means the
+ * bytes could not be reached (-EFAULT).
+ */
+static int backend_error(int err)
+{
+    if (err == 0 || err == -ESRCH)
+        return err;
+    return -EFAULT;
+}
+
 bool usc_guestmem_in_ram(const struct usc_physmem *pm, uint64_t paddr,
                          uint64_t len)
 {
@@ -21,8 +33,7 @@ int usc_guestmem_read(const struct usc_physmem *pm, uint64_t paddr, void *buf,
         return -EFAULT;
     if (len == 0)
         return 0;
-    /* A backend's other errors still mean the bytes could not be read. */
-    return pm->read(pm->priv, paddr, buf, len) == 0 ? 0 : -EFAULT;
+    return backend_error(pm->read(pm->priv, paddr, buf, len));
 }
 
 /* The mapping of (len) bytes at (paddr), if mapped and aligned to (len). */
@@ -74,7 +85,7 @@ int usc_guestmem_write(const struct usc_physmem *pm, uint64_t paddr,
         return -EFAULT;
     if (len == 0)
         return 0;
-    return pm->write(pm->priv, paddr, buf, len) == 0 ? 0 : -EFAULT;
+    return backend_error(pm->write(pm->priv, paddr, buf, len));
 }
 
 int usc_guestmem_store_u32(const struct usc_physmem *pm, uint64_t paddr,

@@ -15,7 +15,8 @@
  * against the guest's RAM (overflow-safe) before reading. They return 0 or
  * a negative errno: -EFAULT for memory outside guest RAM or unreadable,
  * -EINVAL for a corrupt guest structure (or a caller's bad argument),
- * -EAGAIN for a sequence counter that never settles.
+ * -EAGAIN for a sequence counter that never settles, -ESRCH when the
+ * backend says the guest itself is gone (a Xen domain destroyed).
  */
 
 /* Tries of a seqlock copy before it gives up with -EAGAIN. */

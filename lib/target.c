@@ -42,7 +42,11 @@ static const struct {
 } backends[] = {
     {USC_TARGET_QEMU, &usc_backend_qemu},
     {USC_TARGET_CORE, &usc_backend_core},
+#ifdef USC_HAVE_XEN
+    {USC_TARGET_XEN, &usc_backend_xen},
+#else
     {USC_TARGET_XEN, NULL},
+#endif
 };
 
 /* ---- parsing ------------------------------------------------------------ */

@@ -69,4 +69,13 @@ int usc_xen_wait_stop(void *priv, int timeout_ms, struct usc_stop_event *ev);
  */
 void usc_xen_debug_close(struct usc_xen *x);
 
+/*
+ * xen_debug.c's pure helpers, for its unit test (check_xen_debug.c, which
+ * declares them itself: the Xen headers are not for tests).
+ */
+int usc_xen_insn_kind(const uint8_t *b, size_t n, int long_mode);
+uint64_t usc_xen_step_rflags(uint64_t now, uint64_t before, int kind);
+uint64_t usc_xen_dr7_bits(unsigned slot, enum usc_break_type type,
+                          uint64_t addr, uint64_t len);
+
 #endif /* USC_BACKEND_XEN_H */

@@ -358,8 +358,14 @@ START_TEST(open_reports_spec_errors)
     ck_assert_int_eq(usc_target_open("bad name", &t), -EINVAL);
     ck_assert_ptr_null(t);
     ck_assert_int_eq(usc_target_open("nosuch", &t), -ENOENT);
-    ck_assert_int_eq(usc_target_open("xen:1", &t), -ENOTSUP);
-    ck_assert_int_eq(usc_target_open("xen:web", &t), -ENOTSUP);
+#ifdef USC_HAVE_XEN
+    /* built with the Xen backend, but this is not a Xen host's dom0 */
+    const int xen_err = -ENODEV;
+#else
+    const int xen_err = -ENOTSUP;
+#endif
+    ck_assert_int_eq(usc_target_open("xen:1", &t), xen_err);
+    ck_assert_int_eq(usc_target_open("xen:web", &t), xen_err);
     ck_assert_ptr_null(t);
     ck_assert_int_eq(usc_target_open("demo", NULL), -EINVAL);
     ck_assert_int_eq(usc_target_open_spec(NULL, &t), -EINVAL);
