@@ -1,4 +1,4 @@
-/* A guest's agent figures, read from its RAM file in unitop's main thread. */
+/* A guest's agent figures, read from its RAM in unitop's main thread. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -12,6 +12,12 @@
 /* Retries of a RAM file without an agent (yet): 250 ms, doubling to 4 s. */
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 4000
+/*
+ * A Xen domain's RAM is scanned through foreign mappings, dearer than a
+ * mapped file, and most domains (dom0's peers: Linux, BSD) never have an
+ * agent: theirs slows on to a minute.
+ */
+#define BACKOFF_MAX_XEN_MS 60000
 
 /* Where a SIGBUS from a shrunk RAM file returns to; main thread only. */
 static sigjmp_buf *fault_jmp;
@@ -77,24 +83,29 @@ void top_agent_close(struct top_agent *ag)
     memset(ag, 0, sizeof(*ag));
 }
 
-static void backoff(struct top_agent *ag, int64_t now_ms)
+static void backoff(struct top_agent *ag, int64_t now_ms, int max_ms)
 {
     ag->backoff_ms = ag->backoff_ms ? ag->backoff_ms * 2 : BACKOFF_MIN_MS;
-    if (ag->backoff_ms > BACKOFF_MAX_MS)
-        ag->backoff_ms = BACKOFF_MAX_MS;
+    if (ag->backoff_ms > max_ms)
+        ag->backoff_ms = max_ms;
     ag->retry_ms = now_ms + ag->backoff_ms;
 }
 
-/* Map (g)'s RAM file if not yet, then find and open its agent. */
-static int open_agent(struct top_guest *g)
+/* (g)'s RAM: its RAM file, mapped if not yet, or its Xen domain's. */
+static int guest_ram(struct top_guest *g, const struct usc_physmem **pm)
 {
     struct top_agent *ag = &g->ag;
-    const struct usc_control_block *hdr;
-    const struct usc_physmem *pm;
     char path[PATH_MAX];
     struct stat st;
     int err;
 
+    if (g->kind == TOP_KIND_XEN) {
+        /* The target is xen.c's to open, once per domain. */
+        if (!g->hv || !g->hv->t)
+            return g->dom.open_err ? g->dom.open_err : -ENODEV;
+        *pm = usc_target_physmem(g->hv->t);
+        return *pm ? 0 : -ENOTSUP;
+    }
     if (!ag->ram) {
         err =
             usc_rundir_guest_path(g->name, USC_RUNDIR_MEM, path, sizeof(path));
@@ -107,7 +118,21 @@ static int open_agent(struct top_guest *g)
             return err;
         ag->ram_bytes = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
     }
-    pm = usc_ramfile_physmem(ag->ram);
+    *pm = usc_ramfile_physmem(ag->ram);
+    return 0;
+}
+
+/* Find and open (g)'s agent in its RAM. */
+static int open_agent(struct top_guest *g)
+{
+    struct top_agent *ag = &g->ag;
+    const struct usc_control_block *hdr;
+    const struct usc_physmem *pm = NULL;
+    int err;
+
+    err = guest_ram(g, &pm);
+    if (err)
+        return err;
     err = usc_agent_open(pm, USC_AGENT_SCAN, &ag->agent);
     /*
      * The scan passes over a block that does not validate as if it were
@@ -274,15 +299,23 @@ void top_agent_refresh(struct top_guest *g, int64_t now_ms,
                        struct top_scratch *s)
 {
     struct top_agent *ag = &g->ag;
+    int xen = g->kind == TOP_KIND_XEN;
+    int max_ms = xen ? BACKOFF_MAX_XEN_MS : BACKOFF_MAX_MS;
     int err;
 
+    /* A domain not open (yet) costs nothing to ask again: no backoff. */
+    if (xen && (!g->hv || !g->hv->t)) {
+        ag->err = g->dom.open_err ? g->dom.open_err : -ENODEV;
+        ag->valid = 0;
+        return;
+    }
     if (!ag->agent) {
         if (now_ms < ag->retry_ms)
             return;
         err = open_agent(g);
         if (err) {
             ag->err = err;
-            backoff(ag, now_ms);
+            backoff(ag, now_ms, max_ms);
             return;
         }
         ag->backoff_ms = 0;
@@ -297,7 +330,7 @@ void top_agent_refresh(struct top_guest *g, int64_t now_ms,
         if (!err)
             err = read_agent(ag, s, now_ms);
         if (err && !ag->agent)
-            backoff(ag, now_ms);
+            backoff(ag, now_ms, max_ms);
     }
     if (err) {
         ag->err = err;

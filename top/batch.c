@@ -176,9 +176,10 @@ static json_t *json_guest(const struct top_guest *g, int64_t now_epoch,
     json_t *o = json_object();
 
     json_object_set_new(o, "hypervisor", json_string(top_guest_hypervisor(g)));
-    json_object_set_new(
-        o, "kind",
-        json_string(g->kind == TOP_KIND_QEMU ? "qemu" : "agent-only"));
+    json_object_set_new(o, "kind", json_string(top_guest_kind(g)));
+    json_object_set_new(o, "domid",
+                        g->kind == TOP_KIND_XEN ? json_integer(g->dom.domid)
+                                                : json_null());
     for (size_t c = 0; c < top_ncolumns; c++) {
         const struct top_column *col = top_columns[c];
         struct top_value v = {0};

@@ -150,7 +150,7 @@ static void get_metrics(const struct top_guest *g, int64_t now,
 static const struct top_column col_name = {
     .title = "NAME",
     .key = "name",
-    .help = "the guest's name in the run directory",
+    .help = "the guest's name in the run directory, or its Xen domain's",
     .fmt = TOP_FMT_TEXT,
     .width = 12,
     .left = 1,
@@ -161,8 +161,8 @@ static const struct top_column col_name = {
 static const struct top_column col_state = {
     .title = "STATE",
     .key = "state",
-    .help = "QEMU's run state; panicked or halted as the agent says; "
-            "stalled, corrupt, dead",
+    .help = "QEMU's or Xen's run state; panicked or halted as the agent "
+            "says; stalled, corrupt, dead",
     .fmt = TOP_FMT_TEXT,
     .width = 8,
     .left = 1,
@@ -182,7 +182,8 @@ static const struct top_column col_vcpus = {
 static const struct top_column col_cpu = {
     .title = "CPU%",
     .key = "cpu_percent",
-    .help = "host CPU time of the vCPU threads; 100 is one host core",
+    .help = "host CPU time of the vCPU threads (a Xen domain's vCPUs); "
+            "100 is one host core",
     .fmt = TOP_FMT_PERCENT,
     .width = 6,
     .sort_key = 'P',

@@ -1,4 +1,4 @@
-/* The fleet: every guest of the run directory, refreshed at each tick. */
+/* The fleet: every guest of the run directory and Xen, refreshed per tick. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -34,11 +34,12 @@ int top_fleet_init(struct top_fleet *f)
     if (err)
         return err;
     f->host_cores = sysconf(_SC_NPROCESSORS_ONLN);
+    f->xen = &top_xen_real;
     top_agent_guard_install();
     return 0;
 }
 
-static void guest_free(struct top_guest *g)
+void top_guest_free(struct top_guest *g)
 {
     if (!g)
         return;
@@ -53,12 +54,16 @@ void top_fleet_fini(struct top_fleet *f, int wait_ms)
     /* Workers still asking a hung QEMU keep their guests: leave those. */
     int joined = top_pool_free(f->pool, wait_ms);
 
-    for (size_t i = 0; i < f->n; i++)
-        if (joined || !f->g[i]->hv || !f->g[i]->hv->busy)
-            guest_free(f->g[i]);
+    for (size_t i = 0; i < f->nrun; i++)
+        if (joined || !f->run[i]->hv || !f->run[i]->hv->busy)
+            top_guest_free(f->run[i]);
+    for (size_t i = 0; i < f->ndoms; i++)
+        top_guest_free(f->doms[i]);
     for (size_t i = 0; joined && i < f->ngone; i++)
-        guest_free(f->gone[i]);
+        top_guest_free(f->gone[i]);
     free(f->g);
+    free(f->run);
+    free(f->doms);
     free(f->gone);
     free(f->scratch.threads);
     free(f->scratch.metrics);
@@ -97,7 +102,7 @@ static struct top_guest *guest_new(int dfd, const struct entry *e)
 static void retire(struct top_fleet *f, struct top_guest *g)
 {
     if (!g->hv || !g->hv->busy) {
-        guest_free(g);
+        top_guest_free(g);
         return;
     }
     g->gone = 1;
@@ -153,7 +158,7 @@ static int read_entries(DIR *d, struct entry **out, size_t *n)
     return 0;
 }
 
-/* Merge the sorted (e) of (ne) names into the sorted fleet. */
+/* Merge the sorted (e) of (ne) names into the run directory's guests. */
 static int merge(struct top_fleet *f, int dfd, const struct entry *e, size_t ne)
 {
     struct top_guest **nv = malloc((ne ? ne : 1) * sizeof(*nv));
@@ -161,29 +166,71 @@ static int merge(struct top_fleet *f, int dfd, const struct entry *e, size_t ne)
 
     if (!nv)
         return -ENOMEM;
-    while (i < f->n || j < ne) {
-        int c = i == f->n ? 1 : j == ne ? -1 : strcmp(f->g[i]->name, e[j].name);
+    while (i < f->nrun || j < ne) {
+        int c = i == f->nrun ? 1
+                : j == ne    ? -1
+                             : strcmp(f->run[i]->name, e[j].name);
 
         if (c < 0) {
-            retire(f, f->g[i++]);
+            retire(f, f->run[i++]);
             continue;
         }
         /* The same name on another folder: a new guest. */
-        if (c == 0 && f->g[i]->dir_ino == e[j].ino) {
-            nv[k++] = f->g[i++];
+        if (c == 0 && f->run[i]->dir_ino == e[j].ino) {
+            nv[k++] = f->run[i++];
             j++;
             continue;
         }
         if (c == 0)
-            retire(f, f->g[i++]);
+            retire(f, f->run[i++]);
         nv[k] = guest_new(dfd, &e[j++]);
         if (nv[k])
             k++;
     }
-    free(f->g);
-    f->g = nv;
-    f->n = k;
-    f->cap = ne ? ne : 1;
+    free(f->run);
+    f->run = nv;
+    f->nrun = k;
+    /* Retired guests may be freed: f->g is made again before any use. */
+    return top_fleet_join(f);
+}
+
+/* By name; a unirun guest before a Xen domain of the same name. */
+static int compare_guests(const void *a, const void *b)
+{
+    const struct top_guest *x = *(struct top_guest *const *)a;
+    const struct top_guest *y = *(struct top_guest *const *)b;
+    int c = strcmp(x->name, y->name);
+
+    if (c)
+        return c;
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
+    return x->dom.domid < y->dom.domid ? -1 : x->dom.domid > y->dom.domid;
+}
+
+int top_fleet_join(struct top_fleet *f)
+{
+    size_t n = f->nrun + f->ndoms;
+    struct top_guest **nv = n > f->cap ? malloc(n * sizeof(*nv)) : f->g;
+
+    if (n && !nv) {
+        /* Never a list of guests that may be freed: none until the next. */
+        f->n = 0;
+        return -ENOMEM;
+    }
+    if (nv != f->g) {
+        free(f->g);
+        f->g = nv;
+        f->cap = n;
+    }
+    if (f->nrun)
+        memcpy(f->g, f->run, f->nrun * sizeof(*f->g));
+    if (f->ndoms)
+        memcpy(f->g + f->nrun, f->doms, f->ndoms * sizeof(*f->g));
+    f->n = n;
+    /* Only Xen's domains need sorting in: the rest already are. */
+    if (f->ndoms)
+        qsort(f->g, n, sizeof(*f->g), compare_guests);
     return 0;
 }
 
@@ -210,7 +257,7 @@ static int scan(struct top_fleet *f)
             return -errno;
         /* No run directory: no guests (yet). */
         f->dir_known = 0;
-        return merge(f, AT_FDCWD, NULL, 0);
+        return f->nrun ? merge(f, AT_FDCWD, NULL, 0) : 0;
     }
     mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     if (f->dir_known && mtime == f->dir_mtime_ns)
@@ -288,6 +335,9 @@ int top_fleet_refresh(struct top_fleet *f, int64_t now_ms)
 {
     int err = scan(f);
 
+    /* Domains came or went, or a join failed for want of memory. */
+    if (top_xen_refresh(f, now_ms) || f->n != f->nrun + f->ndoms)
+        top_fleet_join(f);
     f->dir_err = err;
     if (err)
         snprintf(f->msg, sizeof(f->msg), "run directory: %s",
@@ -297,8 +347,9 @@ int top_fleet_refresh(struct top_fleet *f, int64_t now_ms)
     for (size_t i = 0; i < f->n; i++) {
         struct top_guest *g = f->g[i];
 
-        if (g->hv)
-            recheck_kind(g);
+        if (g->kind != TOP_KIND_QEMU)
+            continue;
+        recheck_kind(g);
         if (g->hv && !g->hv->busy &&
             submit(f, g, g->hv->pending ? g->hv->pending : TOP_JOB_SAMPLE,
                    now_ms) == 0)
@@ -306,6 +357,10 @@ int top_fleet_refresh(struct top_fleet *f, int64_t now_ms)
     }
     for (size_t i = 0; i < f->n; i++) {
         struct agent_call c = {f->g[i], now_ms, &f->scratch};
+
+        /* A domain's read is timed apart: see struct top_xen_ops. */
+        if (f->g[i]->kind == TOP_KIND_XEN)
+            c.now_ms = f->xen->now_ms();
 
         top_agent_guarded(&f->g[i]->ag, now_ms, agent_call, &c);
         top_fleet_state(f->g[i], now_ms);
@@ -384,7 +439,7 @@ size_t top_fleet_collect(struct top_fleet *f, int64_t now_ms)
             }
         }
         g->hv->busy = 0;
-        guest_free(g);
+        top_guest_free(g);
     }
     return count;
 }
@@ -418,22 +473,57 @@ static enum top_state agent_state(const struct top_agent *ag)
     }
 }
 
-/* A running QEMU's guest, as its agent refines it. */
-static enum top_state refine(const struct top_agent *ag)
+/*
+ * A running guest, as its agent refines it; (readable): its RAM could be
+ * read, so an agent that does not validate is a corrupt one.
+ */
+static enum top_state refine(const struct top_agent *ag, int readable)
 {
     if (ag->valid && ag->st.state == USC_STATE_PANICKED)
         return TOP_STATE_PANICKED;
     if (ag->valid && ag->st.state == USC_STATE_HALTED)
         return TOP_STATE_HALTED;
-    if (!ag->valid && ag->ram && corrupt(ag->err))
+    if (!ag->valid && readable && corrupt(ag->err))
         return TOP_STATE_CORRUPT;
     return TOP_STATE_RUNNING;
+}
+
+/* A Xen domain: the domain list's word, refined by its agent. */
+static enum top_state domain_state(const struct top_guest *g)
+{
+    const struct top_hv *hv = g->hv;
+
+    if (!hv->valid)
+        return TOP_STATE_STARTING;
+    switch (hv->cur.vm) {
+    case USC_VM_RUNNING:
+        return refine(&g->ag, hv->t != NULL);
+    case USC_VM_PAUSED:
+        return TOP_STATE_PAUSED;
+    case USC_VM_DEBUG:
+        return TOP_STATE_DEBUG;
+    case USC_VM_PANICKED:
+        return TOP_STATE_PANICKED;
+    case USC_VM_SHUTDOWN:
+        /* A crash Xen keeps (on_crash="preserve") after the agent's panic. */
+        return g->ag.valid && g->ag.st.state == USC_STATE_PANICKED
+                   ? TOP_STATE_PANICKED
+                   : TOP_STATE_SHUTDOWN;
+    case USC_VM_DEAD:
+        return TOP_STATE_DEAD;
+    default:
+        return TOP_STATE_UNKNOWN;
+    }
 }
 
 void top_fleet_state(struct top_guest *g, int64_t now_ms)
 {
     const struct top_hv *hv = g->hv;
 
+    if (g->kind == TOP_KIND_XEN && hv) {
+        g->state = domain_state(g);
+        return;
+    }
     if (g->kind == TOP_KIND_AGENT_ONLY || !hv) {
         g->state = agent_state(&g->ag);
         return;
@@ -453,7 +543,7 @@ void top_fleet_state(struct top_guest *g, int64_t now_ms)
     }
     switch (hv->cur.vm) {
     case USC_VM_RUNNING:
-        g->state = refine(&g->ag);
+        g->state = refine(&g->ag, g->ag.ram != NULL);
         break;
     case USC_VM_PAUSED:
         g->state = TOP_STATE_PAUSED;
@@ -478,6 +568,8 @@ void top_fleet_state(struct top_guest *g, int64_t now_ms)
 
 int top_fleet_act(struct top_fleet *f, struct top_guest *g, enum top_job job)
 {
+    if (g->kind == TOP_KIND_XEN)
+        return top_xen_act(f, g, job);
     if (!g->hv)
         return -ENOTSUP;
     if (g->hv->busy) {

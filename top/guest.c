@@ -58,7 +58,11 @@ int top_guest_target(const struct top_guest *g, char *buf, size_t size)
     char mem[PATH_MAX];
     int n, err;
 
-    if (g->kind == TOP_KIND_QEMU) {
+    if (g->kind == TOP_KIND_XEN) {
+        /* By name as the user knows it; a name that is none: by id. */
+        n = g->dom.named ? snprintf(buf, size, "xen:%s", g->name)
+                         : snprintf(buf, size, "xen:%u", g->dom.domid);
+    } else if (g->kind == TOP_KIND_QEMU) {
         n = snprintf(buf, size, "%s", g->name);
     } else {
         err = usc_rundir_guest_path(g->name, USC_RUNDIR_MEM, mem, sizeof(mem));
@@ -71,6 +75,17 @@ int top_guest_target(const struct top_guest *g, char *buf, size_t size)
 
 const char *top_guest_hypervisor(const struct top_guest *g)
 {
-    (void)g;
-    return "qemu";
+    return g->kind == TOP_KIND_XEN ? "xen" : "qemu";
+}
+
+const char *top_guest_kind(const struct top_guest *g)
+{
+    switch (g->kind) {
+    case TOP_KIND_XEN:
+        return "xen";
+    case TOP_KIND_AGENT_ONLY:
+        return "agent-only";
+    default:
+        return "qemu";
+    }
 }

@@ -62,7 +62,8 @@ void top_usage(void)
         "CPU%% is host CPU time of a guest's vCPU threads: 100%% is one host\n"
         "core. A '-' is a figure nobody knows. Keys of the live view: h.\n"
         "Guests: every folder of the run directory ($UNISCOPE_RUNDIR,\n"
-        "$XDG_RUNTIME_DIR/uniscope or /tmp/uniscope-$UID).\n",
+        "$XDG_RUNTIME_DIR/uniscope or /tmp/uniscope-$UID) and, run in dom0\n"
+        "of a Xen host, every domU (hypervisor \"xen\").\n",
         TOP_DELAY_DEFAULT_MS / 1000.0, TOP_DELAY_MIN_MS / 1000.0);
 }
 

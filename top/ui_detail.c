@@ -78,7 +78,12 @@ static void summary(struct top_ui *ui, const struct top_fleet *f,
     }
     add(l, top_ui_state_attr(ui, g->state), "%s  %s", g->name,
         top_state_name(g->state));
-    if (g->hv && g->hv->valid)
+    if (g->kind == TOP_KIND_XEN)
+        add(l, A_NORMAL,
+            "Xen domain %u (%s)   VCPUS %s   CPU%% %s   MEM %s   UPTIME %s",
+            g->dom.domid, g->dom.hvm ? "HVM/PVH" : "PV", fig[0], fig[1], fig[2],
+            fig[3]);
+    else if (g->hv && g->hv->valid)
         add(l, A_NORMAL,
             "QEMU pid %lld   VCPUS %s   CPU%% %s   MEM %s   "
             "UPTIME %s",

@@ -84,6 +84,7 @@ const char *top_state_name(enum top_state s);
 enum top_kind {
     TOP_KIND_QEMU = 1,   /* unirun's: QMP, RAM file, gdbstub */
     TOP_KIND_AGENT_ONLY, /* its RAM file alone (USC_RUNDIR_AGENT_ONLY) */
+    TOP_KIND_XEN,        /* a domain of the Xen host we run in (xen.c) */
 };
 
 /* One agent metric as last read; strings sanitised. */
@@ -162,6 +163,8 @@ struct top_hv_sample {
     uint64_t mem_bytes;
     int64_t pid;
     int64_t start_time; /* guest.json's, epoch seconds; -1 when unknown */
+    uint64_t cpu_ns;    /* all vCPUs (Xen's domain list); USC_STAT_UNKNOWN */
+    int64_t vcpu_ms;    /* Xen: when vcpu[] was read, apart from the list */
     uint32_t nvcpu_stats;
     struct top_vcpu vcpu[TOP_VCPUS_MAX];
     char msg[160]; /* an action's outcome, "" when none */
@@ -176,7 +179,8 @@ enum top_job {
 
 /*
  * The hypervisor side of a guest. The worker running a job (busy) owns
- * the members marked so; everything else is the main thread's.
+ * the members marked so; everything else is the main thread's. A Xen
+ * domain's is the main thread's alone: no job ever runs for it.
  */
 struct top_hv {
     struct usc_target *t; /* worker: kept open, QMP connects per exchange */
@@ -195,12 +199,23 @@ struct top_hv {
     double vcpu_pct[TOP_VCPUS_MAX];
 };
 
+/* What a Xen domain's row knows of it beyond its samples (xen.c). */
+struct top_domain {
+    uint32_t domid;
+    int hvm;          /* HVM or PVH: 1; PV: 0 */
+    int named;        /* the guest's name is the domain's Xen name */
+    int open_err;     /* why hv->t is not open; 0 when it is */
+    int64_t retry_ms; /* next attempt to open it */
+    int backoff_ms;
+};
+
 struct top_guest {
-    char name[USC_TARGET_NAME_MAX]; /* the run directory's name */
+    char name[USC_TARGET_NAME_MAX]; /* the run directory's, or Xen's */
     enum top_kind kind;
-    uint64_t dir_ino; /* a folder replaced under the name is a new guest */
+    uint64_t dir_ino;      /* a folder replaced under the name is a new guest */
+    struct top_domain dom; /* TOP_KIND_XEN only */
     struct top_agent ag;
-    struct top_hv *hv; /* QEMU guests only */
+    struct top_hv *hv; /* QEMU guests and Xen domains */
     enum top_state state;
     int tagged;
     int gone;        /* its folder went; freed once no job runs */
@@ -213,10 +228,13 @@ int64_t top_guest_vcpus(const struct top_guest *g);
 double top_guest_uptime(const struct top_guest *g, int64_t now_epoch);
 /* The guest's heap in bytes from its "heap_used" gauge; -1 when none. */
 int64_t top_guest_heap(const struct top_guest *g);
-/* The TARGET spec other tools take for (g), into (buf). */
+/* The TARGET spec other tools take for (g), into (buf): "xen:NAME" for
+ * a Xen domain (or "xen:DOMID" when its name is no valid one). */
 int top_guest_target(const struct top_guest *g, char *buf, size_t size);
-/* The guest's hypervisor name: "qemu". */
+/* The guest's hypervisor name: "qemu" or "xen". */
 const char *top_guest_hypervisor(const struct top_guest *g);
+/* How unitop reaches it: "qemu", "agent-only" or "xen". */
+const char *top_guest_kind(const struct top_guest *g);
 
 /* ---- the agent reader's part (agent.c) ---------------------------------- */
 
@@ -230,10 +248,11 @@ struct top_scratch {
 };
 
 /*
- * Refresh (g)'s agent figures from its RAM file at (now_ms): open what is
- * not open yet (at most once per backoff step), read status, metrics,
- * threads and trace rings, and compute rates from the previous refresh.
- * On failure (g)->ag.err says why and ag.valid is 0.
+ * Refresh (g)'s agent figures from its RAM file (a Xen domain's: through
+ * its open target, hv->t) at (now_ms): open what is not open yet (at most
+ * once per backoff step), read status, metrics, threads and trace rings,
+ * and compute rates from the previous refresh. On failure (g)->ag.err
+ * says why and ag.valid is 0.
  */
 void top_agent_refresh(struct top_guest *g, int64_t now_ms,
                        struct top_scratch *s);
@@ -265,6 +284,38 @@ void top_hv_run(struct top_hv *hv, const char *name, enum top_job job);
 /* Close what (hv) holds; no job may be running. */
 void top_hv_close(struct top_hv *hv);
 
+/* ---- Xen domains (xen.c), in the main thread ------------------------------
+ */
+
+/*
+ * Where unitop learns of Xen domains: usc_xen_list_domains,
+ * usc_target_open("xen:DOMID") and usc_now_ms (top_xen_real); tests put
+ * fakes here. A domain's reads are timed by (now_ms) apart from the
+ * refresh: opening one and scanning its RAM takes a while.
+ */
+struct top_xen_ops {
+    int (*list)(struct usc_xen_domain **out, size_t *count);
+    int (*open)(uint32_t domid, struct usc_target **out);
+    int64_t (*now_ms)(void);
+};
+
+extern const struct top_xen_ops top_xen_real;
+
+struct top_fleet;
+
+/*
+ * List the Xen host's domains once at (now_ms) and bring the fleet's
+ * domUs in line: new ones added, vanished or recreated ones retired,
+ * every one's sample taken from the list (state, vCPUs, memory, CPU time)
+ * and per-vCPU statistics from its target, opened and kept. Returns 1
+ * when domains came or went, 0 otherwise. The first -ENOTSUP or -ENODEV
+ * (no Xen here) turns the lister off for good, silently.
+ */
+int top_xen_refresh(struct top_fleet *f, int64_t now_ms);
+
+/* Pause or resume (job) Xen domain (g) now; the outcome in f->msg. */
+int top_xen_act(struct top_fleet *f, struct top_guest *g, enum top_job job);
+
 /* ---- workers (pool.c) --------------------------------------------------- */
 
 struct top_pool;
@@ -291,8 +342,15 @@ int top_pool_fd(const struct top_pool *p);
 /* ---- the fleet (fleet.c) ------------------------------------------------ */
 
 struct top_fleet {
-    struct top_guest **g; /* sorted by name */
+    struct top_guest **g; /* every guest, sorted by name */
     size_t n, cap;
+    struct top_guest **run; /* the run directory's, sorted by name */
+    size_t nrun;
+    struct top_guest **doms; /* Xen's domUs, by domid */
+    size_t ndoms;
+    const struct top_xen_ops *xen; /* &top_xen_real unless a test's */
+    int xen_off;                   /* no Xen here: not asked again */
+    int xen_err;                   /* the last listing's error, 0 if none */
     struct top_pool *pool;
     int64_t dir_mtime_ns; /* of the run directory at the last scan */
     int dir_known;
@@ -316,10 +374,11 @@ int top_fleet_init(struct top_fleet *f);
 void top_fleet_fini(struct top_fleet *f, int wait_ms);
 
 /*
- * One refresh at (now_ms): rescan the run directory when it changed, ask
- * the hypervisor of every idle QEMU guest (jobs run in the background),
- * read every agent, and derive states. Returns 0, or the run directory's
- * error (the fleet is then left as it was).
+ * One refresh at (now_ms): rescan the run directory when it changed, list
+ * the Xen host's domains (when there is one), ask the hypervisor of every
+ * idle QEMU guest (jobs run in the background), read every agent, and
+ * derive states. Returns 0, or the run directory's error (its guests are
+ * then left as they were).
  */
 int top_fleet_refresh(struct top_fleet *f, int64_t now_ms);
 
@@ -330,10 +389,17 @@ size_t top_fleet_collect(struct top_fleet *f, int64_t now_ms);
 void top_fleet_state(struct top_guest *g, int64_t now_ms);
 
 /*
- * Ask for (job) (pause, resume) on (g); runs in the background, the result
- * shows in f->msg. Returns 0, or -ENOTSUP for a guest without a monitor.
+ * Ask for (job) (pause, resume) on (g); runs in the background (at once
+ * for a Xen domain), the result shows in f->msg. Returns 0, or -ENOTSUP
+ * for a guest without a monitor.
  */
 int top_fleet_act(struct top_fleet *f, struct top_guest *g, enum top_job job);
+
+/* Free (g) and everything it holds; no job may run for it. */
+void top_guest_free(struct top_guest *g);
+
+/* Make f->g again from the run directory's guests and the Xen domains. */
+int top_fleet_join(struct top_fleet *f);
 
 /* ---- columns (columns.c) ------------------------------------------------ */
 
