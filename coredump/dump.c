@@ -581,6 +581,10 @@ int unicore_dump_main(int argc, char **argv)
             unicore_error(o.target, "is a core file already");
         else if (err == -ECANCELED)
             unicore_error(o.target, "interrupted; no core written");
+        else if (err == -ENOENT && !strcmp(what, "target"))
+            unicore_error(o.target, "no such guest");
+        else if (err == -ESRCH)
+            unicore_error(o.target, "the guest went away (%s)", what);
         else
             unicore_error(!strcmp(what, "output") ? o.path : o.target, "%s: %s",
                           what, strerror(-err));

@@ -19,6 +19,8 @@ int unitrace_fail(const char *context, const char *reason)
 
 int unitrace_fail_errno(const char *context, int err)
 {
+    if (err == -ESRCH)
+        return unitrace_fail(context, "the guest went away");
     return unitrace_fail(context, strerror(err < 0 ? -err : err));
 }
 

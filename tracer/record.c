@@ -224,11 +224,16 @@ static int record(const char *spec, const char *dir, const char *mode,
     if (rec)
         usc_trace_recorder_stats(rec, &st);
     int cerr = usc_ctf_writer_close(w);
+    /* The guest went away mid-recording: what came before is a trace. */
+    int gone = err == -ESRCH && !cerr;
     if (!err)
         err = cerr;
-    if (!err)
+    if (!err || gone)
         summary(dir, mode, &st);
     usc_trace_recorder_free(rec);
+    if (gone)
+        return unitrace_fail(spec, "the guest went away; the trace keeps "
+                                   "what was recorded until then");
     if (err == -ENOTSUP)
         return unitrace_fail(spec, "stream mode needs to write guest memory "
                                    "(a live guest with a writable RAM file)");

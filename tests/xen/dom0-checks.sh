@@ -35,6 +35,8 @@ memory=64
 vcpus=1
 # TCG does not report RDTSCP lengths the way Xen's emulation expects
 tsc_mode="native"
+# under TCG each of Xen's CPUs has its own TSC: one CPU, one clock
+cpus="1"
 # a crashed guest stays for the tools to look at
 on_crash="preserve"
 EOF

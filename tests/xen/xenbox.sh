@@ -45,6 +45,10 @@ out=$(cd "$out" && pwd)
 
 log() { printf 'xenbox: %s\n' "$*" >&2; }
 
+modules="xen-evtchn xen-privcmd xenfs xen-gntdev xen-gntalloc virtio_ring virtio
+virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci 9pnet 9pnet_virtio netfs
+fscache 9p"
+
 # ---- the Debian packages, unpacked into $cache/root --------------------
 kver_pkg() { # the versioned linux-image package linux-image-amd64 names
     apt-cache depends linux-image-amd64 2>/dev/null |
@@ -63,13 +67,20 @@ fetch() {
         apt-get update -qq && (cd "$cache/debs" && apt-get download -q "${pkgs[@]}" >/dev/null)
     }
     for d in "$cache"/debs/*.deb; do dpkg-deb -x "$d" "$cache/root"; done
+    # keep only the kernel modules dom0 loads (the rest is 400 MB)
+    local keep
+    keep=$(printf -- '-o -name %s.ko ' $modules)
+    find "$cache/root/lib/modules" -name '*.ko' ! \( -false $keep \) -delete
+    rm -rf "$cache/root/usr/share/doc" "$cache/debs"
     touch "$cache/root/.complete"
 }
 
 # copy_with_libs STAGE FILE DEST: FILE at DEST in STAGE, with its libraries
 copy_libs() {
     local stage=$1 f=$2 lib
-    ldd "$f" 2>/dev/null | awk '/=> \// {print $3} /^[ \t]*\/.*ld-linux/ {print $1}' |
+    # a static ELF has none (and ldd fails on it)
+    { ldd "$f" 2>/dev/null || true; } |
+        awk '/=> \// {print $3} /^[ \t]*\/.*ld-linux/ {print $1}' |
         while read -r lib; do
             [ -e "$stage$lib" ] && continue
             mkdir -p "$stage$(dirname "$lib")"
@@ -83,10 +94,6 @@ copy_with_libs() {
     copy_libs "$stage" "$f"
 }
 
-modules="xen-evtchn xen-privcmd xenfs xen-gntdev xen-gntalloc virtio_ring virtio
-virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci 9pnet 9pnet_virtio netfs
-fscache 9p"
-
 # ---- the base initramfs: toolstack, gdb, modules (built once) ----------
 base() {
     local r=$cache/root stage=$cache/stage b m f
@@ -99,7 +106,7 @@ base() {
     for b in $("$r/bin/busybox" --list); do
         [ -e "$stage/bin/$b" ] || ln -s busybox "$stage/bin/$b"
     done
-    for b in xl xenstored xenconsoled xen-init-dom0 xen-hvmctx; do
+    for b in xl xenstored xenconsoled xenconsole xen-init-dom0 xen-hvmctx; do
         copy_with_libs "$stage" "$r/usr/lib/xen-4.17/bin/$b" /usr/lib/xen-4.17/bin/$b
     done
     for b in xenstore-ls xenstore-read xenstore-write; do
@@ -127,6 +134,7 @@ base() {
     done
     printf 'root:x:0:0:root:/root:/bin/sh\n' >"$stage/etc/passwd"
     printf 'root:x:0:\n' >"$stage/etc/group"
+    : >"$stage/etc/xen/xl.conf"
     cp "$here/init" "$stage/init"
     chmod 0755 "$stage/init"
     (cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$cache/base.cpio.gz.tmp"
