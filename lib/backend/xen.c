@@ -787,8 +787,11 @@ int usc_xen_get_cpu(struct usc_xen *x, uint32_t vcpu, struct hvm_hw_cpu *cpu)
 
 /*
  * In the HVM context (buf) of (len) bytes, put (cpu) in place of the CPU
- * record of (vcpu). -ENOENT without one (a vCPU that is down); -EPROTO
- * for a context that does not parse.
+ * record of (vcpu), keeping that record's TSC: a record read on its own
+ * (usc_xen_get_cpu) carries the guest's TSC as of Xen's last full save,
+ * and writing that back would set the guest's clock back by all the time
+ * since (its timers would stall). -ENOENT without one (a vCPU that is
+ * down); -EPROTO for a context that does not parse.
  */
 static int replace_cpu(unsigned char *buf, size_t len, uint32_t vcpu,
                        const struct hvm_hw_cpu *cpu)
@@ -804,9 +807,12 @@ static int replace_cpu(unsigned char *buf, size_t len, uint32_t vcpu,
         if (d.typecode == HVM_SAVE_CODE(END))
             break;
         if (d.typecode == HVM_SAVE_CODE(CPU) && d.instance == vcpu) {
-            if (d.length != sizeof(*cpu))
+            struct hvm_hw_cpu now = *cpu;
+            if (d.length != sizeof(now))
                 return -EPROTO;
-            memcpy(buf + off, cpu, sizeof(*cpu));
+            memcpy(&now.tsc, buf + off + offsetof(struct hvm_hw_cpu, tsc),
+                   sizeof(now.tsc));
+            memcpy(buf + off, &now, sizeof(now));
             return 0;
         }
         off += d.length;

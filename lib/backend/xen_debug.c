@@ -59,6 +59,8 @@
 #define MAX_SITES 8       /* catchers: distinct #DB and #BP handlers */
 #define MAX_QUEUE 16      /* stops waiting to be reported */
 #define WAIT_SLICE_MS 100 /* how often wait_stop looks at the domain */
+/* How long a pause not ours must last to be one: xl destroy pauses first. */
+#define FOREIGN_PAUSE_MS 500
 #define INSN_MAX 15
 
 /* What a stepped instruction does to TF and IF (usc_xen_insn_kind). */
@@ -130,6 +132,7 @@ struct usc_xen_debug {
     /* stops found but not reported yet */
     struct usc_stop_event queue[MAX_QUEUE];
     size_t nqueue;
+    int64_t foreign_pause_ms; /* when a pause not ours was first seen, or 0 */
 };
 
 /* What one pass over the ring found. */
@@ -390,59 +393,13 @@ static int idt_entry(struct usc_xen *x, const struct hvm_hw_cpu *c,
  */
 
 /*
- * The TSC of (vcpu)'s CPU record in a context saved now, into (*tsc).
- * Returns 0 or a negative errno.
- */
-static int tsc_now(struct usc_xen *x, uint32_t vcpu, uint64_t *tsc)
-{
-    struct hvm_save_descriptor h;
-    uint8_t *buf;
-    int size, len, err = -ENOENT;
-    size_t off = 0;
-
-    size = xc_domain_hvm_getcontext(x->xch, x->domid, NULL, 0);
-    if (size <= 0)
-        return size < 0 ? xfail(x) : -EPROTO;
-    buf = malloc((size_t)size);
-    if (!buf)
-        return -ENOMEM;
-    len = xc_domain_hvm_getcontext(x->xch, x->domid, buf, (uint32_t)size);
-    if (len < 0) {
-        err = xfail(x);
-        goto out;
-    }
-    while (len > 0 && (size_t)len - off >= sizeof(h)) {
-        memcpy(&h, buf + off, sizeof(h));
-        off += sizeof(h);
-        if (h.length > (size_t)len - off || h.typecode == HVM_SAVE_CODE(END))
-            break;
-        if (h.typecode == HVM_SAVE_CODE(CPU) && h.instance == vcpu &&
-            h.length == sizeof(struct hvm_hw_cpu)) {
-            memcpy(tsc, buf + off + offsetof(struct hvm_hw_cpu, tsc),
-                   sizeof(*tsc));
-            err = 0;
-            break;
-        }
-        off += h.length;
-    }
-out:
-    free(buf);
-    return err;
-}
-
-/*
- * usc_xen_set_cpu(vcpu, c) with the TSC of now in (c). A record read with
- * usc_xen_get_cpu carries the guest's TSC as of Xen's last full save
- * (hvm_save_one does not move the time base the record is computed
- * from), and putting it back would set the guest's clock back by all the
- * time since: timers that wait for the TSC would stall. The domain must
- * be paused. Returns 0 or a negative errno.
+ * usc_xen_set_cpu(vcpu, c); it keeps the guest's current TSC, whatever
+ * the record read earlier says. The domain must be paused. Returns 0 or a
+ * negative errno.
  */
 static int put_cpu(struct usc_xen *x, uint32_t vcpu, struct hvm_hw_cpu *c)
 {
-    int err = tsc_now(x, vcpu, &c->tsc);
-
-    return err ? err : usc_xen_set_cpu(x, vcpu, c);
+    return usc_xen_set_cpu(x, vcpu, c);
 }
 
 /* ---- pausing around changes ---------------------------------------------- */
@@ -1433,6 +1390,23 @@ err:
 }
 
 /*
+ * Has the pause someone else put on the domain (xl pause; xl destroy,
+ * which pauses first) lasted FOREIGN_PAUSE_MS? Until then wait_stop waits
+ * on, so that a domain being destroyed ends as a shutdown, not a pause.
+ */
+static int foreign_pause_over(struct usc_xen *x)
+{
+    struct usc_xen_debug *d = dbg_of(x, 1);
+    int64_t now = usc_now_ms();
+
+    if (!d)
+        return 1;
+    if (!d->foreign_pause_ms)
+        d->foreign_pause_ms = now;
+    return now - d->foreign_pause_ms >= FOREIGN_PAUSE_MS;
+}
+
+/*
  * Wait up to (timeout_ms) (-1: forever) for the guest to stop, into (ev):
  * a breakpoint, watchpoint or step of ours (the domain is then paused
  * until resume), a pause (the domain paused by usc_xen_pause or the
@@ -1484,10 +1458,16 @@ int usc_xen_wait_stop(void *priv, int timeout_ms, struct usc_stop_event *ev)
             ev->reason = USC_STOP_PANIC;
             return 0;
         }
-        if (st == USC_VM_PAUSED || x->paused) {
-            err = d ? cancel_steps(x) : 0;
+        if (st == USC_VM_PAUSED && !x->paused && !foreign_pause_over(x)) {
+            /* the toolstack's: xl pause, or xl destroy under way */
+        } else if (st == USC_VM_PAUSED || x->paused) {
+            if (x->dbg)
+                x->dbg->foreign_pause_ms = 0;
+            err = x->dbg ? cancel_steps(x) : 0;
             ev->reason = USC_STOP_PAUSE;
             return err == -ESRCH ? 0 : err;
+        } else if (x->dbg) {
+            x->dbg->foreign_pause_ms = 0;
         }
         left = end < 0 ? WAIT_SLICE_MS : end - usc_now_ms();
         if (left <= 0)

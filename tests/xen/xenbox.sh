@@ -96,11 +96,12 @@ copy_with_libs() {
 
 # ---- the base initramfs: toolstack, gdb, modules (built once) ----------
 base() {
-    local r=$cache/root stage=$cache/stage b m f
+    local r=$cache/root stage b m f
     [ -f "$cache/base.cpio.gz" ] && [ "$cache/base.cpio.gz" -nt "$here/init" ] &&
         [ "$cache/base.cpio.gz" -nt "$0" ] && return 0
     log "building the dom0 initramfs"
-    rm -rf "$stage"
+    rm -rf "$cache/stage"
+    stage=$(mktemp -d "$cache/stage.XXXXXX")
     mkdir -p "$stage"/{bin,sbin,etc,proc,sys,dev,tmp,run,lib/modules,usr/lib/xen-4.17/bin,var/lib/xen,var/log/xen,etc/xen}
     cp "$r/bin/busybox" "$stage/bin/"
     for b in $("$r/bin/busybox" --list); do
@@ -139,12 +140,17 @@ base() {
     chmod 0755 "$stage/init"
     (cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$cache/base.cpio.gz.tmp"
     mv "$cache/base.cpio.gz.tmp" "$cache/base.cpio.gz"
+    rm -rf "$stage"
     zcat "$r"/boot/xen-4.17-amd64.gz >"$cache/xen.elf"
     cp "$r"/boot/vmlinuz-* "$cache/vmlinuz"
 }
 
+# One run at a time fetches and builds the shared cache.
+exec 9>"$cache/.lock"
+flock 9
 fetch
 base
+flock -u 9
 
 # ---- this run's files: the script and --add, appended as a second cpio --
 run=$(mktemp -d "${TMPDIR:-/tmp}/xenbox.XXXXXX")
