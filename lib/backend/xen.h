@@ -24,10 +24,10 @@ struct usc_xen {
     xenforeignmemory_handle *fmem;
     uint32_t domid;
     char name[USC_TARGET_NAME_MAX];
-    int hvm;          /* HVM or PVH: 1; PV: 0 */
-    uint32_t nvcpus;  /* max_vcpu_id + 1 */
+    int hvm;         /* HVM or PVH: 1; PV: 0 */
+    uint32_t nvcpus; /* max_vcpu_id + 1 */
     uint64_t phys_end;
-    int paused;       /* 1 while we hold a pause of ours on the domain */
+    int paused; /* 1 while we hold a pause of ours on the domain */
     struct usc_xen_maps *maps;
     struct usc_xen_debug *dbg;
 };
@@ -47,14 +47,14 @@ int usc_xen_set_cpu(struct usc_xen *x, uint32_t vcpu,
 
 /* Guest-physical access, as the ops table's read_phys / write_phys. */
 int usc_xen_read_phys(void *priv, uint64_t paddr, void *buf, size_t len);
-int usc_xen_write_phys(void *priv, uint64_t paddr, const void *buf,
-                       size_t len);
+int usc_xen_write_phys(void *priv, uint64_t paddr, const void *buf, size_t len);
 
 /* Pause / unpause the whole domain, counting our own pause once. */
 int usc_xen_pause(void *priv);
 int usc_xen_resume(void *priv);
 
-/* ---- xen_debug.c, for xen.c's operations table ----------------------------- */
+/* ---- xen_debug.c, for xen.c's operations table -----------------------------
+ */
 
 int usc_xen_insert_break(void *priv, enum usc_break_type type, uint64_t addr,
                          uint64_t len);
