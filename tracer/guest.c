@@ -68,8 +68,15 @@ int unitrace_guest_open(const char *spec, struct unitrace_guest *g)
     if (err)
         return unitrace_fail(spec,
                              err == -ENOENT ? "no such guest" : strerror(-err));
-    if (usc_target_describe(g->target, &ti) == 0)
+    if (usc_target_describe(g->target, &ti) == 0) {
         g->is_core = strcmp(ti.hypervisor, "core") == 0;
+        if (ti.phys_end == 0) {
+            /* e.g. dom0 itself: Xen refuses it a mapping of its own RAM */
+            unitrace_guest_close(g);
+            return unitrace_fail(spec, "its memory cannot be read from here "
+                                       "(the hypervisor refuses a mapping)");
+        }
+    }
     err = usc_agent_open(usc_target_physmem(g->target), USC_AGENT_SCAN,
                          &g->agent);
     if (err) {

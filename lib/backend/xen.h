@@ -75,6 +75,7 @@ void usc_xen_debug_close(struct usc_xen *x);
  */
 int usc_xen_insn_kind(const uint8_t *b, size_t n, int long_mode);
 uint64_t usc_xen_step_rflags(uint64_t now, uint64_t before, int kind);
+int usc_xen_gate_entry(const uint8_t g[16], uint64_t *entry);
 uint64_t usc_xen_dr7_bits(unsigned slot, enum usc_break_type type,
                           uint64_t addr, uint64_t len);
 

@@ -378,8 +378,16 @@ static int idt_entry(struct usc_xen *x, const struct hvm_hw_cpu *c,
     if ((uint64_t)vec * 16 + 15 > c->idtr_limit)
         return -ENOENT;
     err = virt_rw(x, c, c->idtr_base + vec * 16, g, NULL, sizeof(g));
-    if (err)
-        return err;
+    return err ? err : usc_xen_gate_entry(g, entry);
+}
+
+/*
+ * The entry point of the 64-bit IDT gate in the 16 guest bytes (g), into
+ * (*entry): 0, or -ENOENT for a gate not present or neither an interrupt
+ * nor a trap gate.
+ */
+int usc_xen_gate_entry(const uint8_t g[16], uint64_t *entry)
+{
     if (!(g[5] & 0x80) || (g[5] & 0x0e) != 0x0e)
         return -ENOENT;
     *entry = (uint64_t)g[0] | (uint64_t)g[1] << 8 | (uint64_t)g[6] << 16 |

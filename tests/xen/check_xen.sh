@@ -170,6 +170,9 @@ clean_error() { # NAME FILE: failed with a status below 128, said something
 }
 clean_error bad_domid_clear_error bad-domid
 clean_error bad_name_clear_error bad-name
+clean_error refused_mapping_clear_error refused-map
+check refused_mapping_says_so "refused-map.txt does not name the refusal" \
+    grep -q 'refuses a mapping' refused-map.txt
 s=$(status doomed)
 if [ "$s" != missing ] && [ "$s" -lt 128 ] && ! grep -qi 'sanitizer\|segmentation\|abort' doomed.txt; then
     ok domain_dies_mid_record

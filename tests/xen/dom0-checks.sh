@@ -103,6 +103,9 @@ unicore dump xen:31999 -o nodomain.core >bad-domid.txt 2>&1
 echo $? >bad-domid.status
 unitrace list xen:no-such-domain >bad-name.txt 2>&1
 echo $? >bad-name.status
+# Xen refuses a foreign mapping of a domain's own memory: dom0's, here
+unitrace list xen:0 >refused-map.txt 2>&1
+echo $? >refused-map.status
 # a domain that dies mid-operation: destroy it under a running recorder
 domu doomed scenario=work threads=2
 wait_for 60 unitrace list xen:doomed
