@@ -84,7 +84,7 @@ static void quiet_destroy(struct xentoollog_logger *logger)
     (void)logger;
 }
 
-static struct xentoollog_logger quiet = {
+struct xentoollog_logger usc_xen_quiet = {
     .vmessage = quiet_vmessage,
     .progress = quiet_progress,
     .destroy = quiet_destroy,
@@ -120,7 +120,7 @@ static int open_xc(xc_interface **xch)
         access("/proc/xen/privcmd", F_OK) != 0)
         return -ENODEV;
     errno = 0;
-    *xch = xc_interface_open(&quiet, &quiet, 0);
+    *xch = xc_interface_open(&usc_xen_quiet, &usc_xen_quiet, 0);
     if (!*xch)
         return errno == EACCES || errno == EPERM ? -EACCES : -ENODEV;
     /* a domU has the device too: Xen answers it with EPERM */
@@ -543,7 +543,7 @@ static int xen_open(const struct usc_target_spec *spec, void **priv)
     if (!xs->x.name[0])
         snprintf(xs->x.name, sizeof(xs->x.name), "domain-%u", xs->x.domid);
     xs->checked_ms = now_ms();
-    xs->x.fmem = xenforeignmemory_open(&quiet, 0);
+    xs->x.fmem = xenforeignmemory_open(&usc_xen_quiet, 0);
     if (!xs->x.fmem) {
         err = -ENODEV;
         goto err;

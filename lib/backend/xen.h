@@ -34,6 +34,10 @@ struct usc_xen {
 
 /* ---- xen.c, for xen_debug.c ---------------------------------------------- */
 
+/* A logger that drops the Xen libraries' messages: library code prints
+ * nothing, its callers report errors. */
+extern struct xentoollog_logger usc_xen_quiet;
+
 /* 0 while the domain exists and is not dying; -ESRCH once it is gone. */
 int usc_xen_alive(struct usc_xen *x);
 

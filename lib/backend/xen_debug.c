@@ -145,44 +145,6 @@ struct batch {
     int rf; /* (ev)'s vCPU must resume with RFLAGS.RF */
 };
 
-/* ---- quiet libraries ----------------------------------------------------- */
-
-/* The event channel and device model libraries print nothing either. */
-static void quiet_vmessage(struct xentoollog_logger *logger,
-                           xentoollog_level level, int errnoval,
-                           const char *context, const char *format, va_list al)
-{
-    (void)logger;
-    (void)level;
-    (void)errnoval;
-    (void)context;
-    (void)format;
-    (void)al;
-}
-
-static void quiet_progress(struct xentoollog_logger *logger,
-                           const char *context, const char *doing_what,
-                           int percent, unsigned long done, unsigned long total)
-{
-    (void)logger;
-    (void)context;
-    (void)doing_what;
-    (void)percent;
-    (void)done;
-    (void)total;
-}
-
-static void quiet_destroy(struct xentoollog_logger *logger)
-{
-    (void)logger;
-}
-
-static struct xentoollog_logger quiet = {
-    .vmessage = quiet_vmessage,
-    .progress = quiet_progress,
-    .destroy = quiet_destroy,
-};
-
 /*
  * The negative errno of a failed Xen library call, made -ESRCH when the
  * reason is that the domain is gone.
@@ -534,8 +496,8 @@ static int monitor_on(struct usc_xen *x)
 
     if (d->monitor)
         return 0;
-    d->xce = xenevtchn_open(&quiet, 0);
-    d->dm = xendevicemodel_open(&quiet, 0);
+    d->xce = xenevtchn_open(&usc_xen_quiet, 0);
+    d->dm = xendevicemodel_open(&usc_xen_quiet, 0);
     if (!d->xce || !d->dm) {
         err = errno > 0 ? -errno : -ENODEV;
         goto err;
