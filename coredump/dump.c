@@ -70,7 +70,7 @@ static void ram_ranges(struct dump *d)
         return;
     }
     low &= ~(PAGE - 1);
-    if (low)
+    if (low && end)
         d->ram[d->nram++] = (struct usc_core_ram){0, low < end ? low : end};
     if (mem > low && end > GIB(4)) {
         uint64_t high = (mem - low) & ~(PAGE - 1);
@@ -359,6 +359,8 @@ static int open_target(struct dump *d)
         err = usc_target_describe(d->t, &d->info);
     if (err)
         return err;
+    if (d->info.phys_end == 0)
+        return -EACCES; /* e.g. dom0 itself: Xen refuses it its own RAM */
     d->pm = usc_target_physmem(d->t);
     if (d->spec.mem[0] && unicore_ramfile_open(d->spec.mem, &d->rf) == 0)
         d->have_rf = 1;
@@ -583,6 +585,9 @@ int unicore_dump_main(int argc, char **argv)
             unicore_error(o.target, "interrupted; no core written");
         else if (err == -ENOENT && !strcmp(what, "target"))
             unicore_error(o.target, "no such guest");
+        else if (err == -EACCES && !strcmp(what, "target"))
+            unicore_error(o.target, "its memory cannot be read from here (the "
+                                    "hypervisor refuses a mapping)");
         else if (err == -ESRCH)
             unicore_error(o.target, "the guest went away (%s)", what);
         else

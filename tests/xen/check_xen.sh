@@ -173,6 +173,8 @@ clean_error bad_name_clear_error bad-name
 clean_error refused_mapping_clear_error refused-map
 check refused_mapping_says_so "refused-map.txt does not name the refusal" \
     grep -q 'refuses a mapping' refused-map.txt
+clean_error refused_dump_clear_error refused-dump
+check refused_dump_leaves_no_core "dom0.core was written" test ! -e dom0.core
 s=$(status doomed)
 if [ "$s" != missing ] && [ "$s" -lt 128 ] && ! grep -qi 'sanitizer\|segmentation\|abort' doomed.txt; then
     ok domain_dies_mid_record

@@ -106,6 +106,8 @@ echo $? >bad-name.status
 # Xen refuses a foreign mapping of a domain's own memory: dom0's, here
 unitrace list xen:0 >refused-map.txt 2>&1
 echo $? >refused-map.status
+unicore dump xen:0 -o dom0.core >refused-dump.txt 2>&1
+echo $? >refused-dump.status
 # a domain that dies mid-operation: destroy it under a running recorder
 domu doomed scenario=work threads=2
 wait_for 60 unitrace list xen:doomed
