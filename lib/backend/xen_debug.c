@@ -1481,9 +1481,12 @@ void usc_xen_debug_close(struct usc_xen *x)
     }
     if (alive) {
         cancel_steps(x);
-        while (d->nsw)
-            if (remove_sw(x, d->sw[d->nsw - 1].addr) == -ESRCH)
-                d->nsw = 0;
+        while (d->nsw) {
+            size_t before = d->nsw;
+            remove_sw(x, d->sw[d->nsw - 1].addr);
+            if (d->nsw == before)
+                break; /* the domain is gone, or cannot be paused */
+        }
         memset(d->slot, 0, sizeof(d->slot));
         apply_drs(x);
         sync_sites(x);
