@@ -634,10 +634,14 @@ static int page_of(struct xen *xs, uint64_t paddr, int writable,
     return err && err != -EFAULT ? failed(xs, err) : err;
 }
 
-int usc_xen_read_phys(void *priv, uint64_t paddr, void *buf, size_t len)
+/*
+ * Copy (len) bytes between guest RAM at (paddr) and (buf), a page at a
+ * time: into (buf) unless (writing), then out of it.
+ */
+static int copy_pages(struct xen *xs, uint64_t paddr, void *buf, size_t len,
+                      int writing)
 {
-    struct xen *xs = xen_of(priv);
-    unsigned char *dst = buf, *page;
+    unsigned char *p = buf, *page;
     int err = check_range(xs, paddr, len);
 
     while (!err && len) {
@@ -645,42 +649,33 @@ int usc_xen_read_phys(void *priv, uint64_t paddr, void *buf, size_t len)
         size_t n =
             USC_XEN_PAGE_SIZE - off < len ? USC_XEN_PAGE_SIZE - off : len;
 
-        err = page_of(xs, paddr, 0, &page);
+        err = page_of(xs, paddr, writing, &page);
         if (err)
             break;
-        memcpy(dst, page + off, n);
-        dst += n;
+        if (writing)
+            memcpy(page + off, p, n);
+        else
+            memcpy(p, page + off, n);
+        p += n;
         paddr += n;
         len -= n;
     }
     return err;
 }
 
+int usc_xen_read_phys(void *priv, uint64_t paddr, void *buf, size_t len)
+{
+    return copy_pages(xen_of(priv), paddr, buf, len, 0);
+}
+
 /* Copy (len) bytes into guest RAM at (paddr), a page at a time. */
 static int write_bytes(struct xen *xs, uint64_t paddr, const void *buf,
                        size_t len)
 {
-    const unsigned char *src = buf;
-    unsigned char *page;
-    int err;
-
     if (!xs->x.hvm)
         return -ENOTSUP; /* PV: a writable mapping would pin page types */
-    err = check_range(xs, paddr, len);
-    while (!err && len) {
-        size_t off = paddr & (USC_XEN_PAGE_SIZE - 1);
-        size_t n =
-            USC_XEN_PAGE_SIZE - off < len ? USC_XEN_PAGE_SIZE - off : len;
-
-        err = page_of(xs, paddr, 1, &page);
-        if (err)
-            break;
-        memcpy(page + off, src, n);
-        src += n;
-        paddr += n;
-        len -= n;
-    }
-    return err;
+    /* copy_pages only reads (buf) when writing */
+    return copy_pages(xs, paddr, (void *)(uintptr_t)buf, len, 1);
 }
 
 /*

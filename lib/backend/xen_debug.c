@@ -1242,6 +1242,23 @@ static int remove_hw(struct usc_xen *x, enum usc_break_type type, uint64_t addr,
 }
 
 /*
+ * What every debugging operation needs first: an HVM domain that is still
+ * there, our state (in *d) and the monitor. Returns 0; -ENOTSUP for a PV
+ * domain; -ESRCH when it is gone; -ENOMEM; or monitor_on's error.
+ */
+static int debug_on(struct usc_xen *x, struct usc_xen_debug **d)
+{
+    if (!x->hvm)
+        return -ENOTSUP;
+    if (usc_xen_alive(x) == -ESRCH)
+        return -ESRCH;
+    *d = dbg_of(x, 1);
+    if (!*d)
+        return -ENOMEM;
+    return monitor_on(x);
+}
+
+/*
  * Insert a breakpoint (int3; the first one turns the monitor on) or a
  * hardware breakpoint or watchpoint (a slot of DR0-3 on every vCPU) at
  * guest-virtual (addr), translated through the first vCPU's page tables.
@@ -1258,16 +1275,8 @@ int usc_xen_insert_break(void *priv, enum usc_break_type type, uint64_t addr,
     struct usc_xen_debug *d;
     int err = point_args(type, &len);
 
-    if (err)
-        return err;
-    if (!x->hvm)
-        return -ENOTSUP;
-    if (usc_xen_alive(x) == -ESRCH)
-        return -ESRCH;
-    d = dbg_of(x, 1);
-    if (!d)
-        return -ENOMEM;
-    err = monitor_on(x);
+    if (!err)
+        err = debug_on(x, &d);
     if (err)
         return err;
     if (type == USC_BREAK_SW)
@@ -1314,16 +1323,9 @@ int usc_xen_step(void *priv, uint32_t vcpu)
     size_t n = 0;
     int took, err;
 
-    if (!x->hvm)
-        return -ENOTSUP;
-    if (vcpu >= x->nvcpus)
+    if (x->hvm && vcpu >= x->nvcpus)
         return -EINVAL;
-    if (usc_xen_alive(x) == -ESRCH)
-        return -ESRCH;
-    d = dbg_of(x, 1);
-    if (!d)
-        return -ENOMEM;
-    err = monitor_on(x);
+    err = debug_on(x, &d);
     if (!err)
         err = hold(x, &took);
     if (err)
