@@ -25,6 +25,16 @@
 #define USC_NOTE_TYPE 0x55530001u /* "US", note 1 */
 #define USC_NOTE_VERSION 1u
 
+/*
+ * Further notes named "USCOPE" a core may carry, each at most once, after
+ * the one above; a reader skips types it does not know.
+ *   USC_NOTE_TYPE_CONSOLE: the guest's console output up to the dump, its
+ *   last USC_NOTE_CONSOLE_MAX bytes at most, as written (no terminator):
+ *   the unikernel's own crash report when it has no agent.
+ */
+#define USC_NOTE_TYPE_CONSOLE 0x55530002u
+#define USC_NOTE_CONSOLE_MAX 65536u
+
 /* A core's guest with no agent found (cb_paddr, cb_vaddr). */
 #define USC_NOTE_NO_AGENT UINT64_MAX
 
