@@ -21,6 +21,7 @@ struct options {
     double duration; /* < 0: until a signal */
     bool stream;
     int interval_ms;
+    bool fixed_interval; /* --interval given: drain at that period only */
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -75,6 +76,7 @@ static int parse(int argc, char **argv, struct options *o)
             break;
         case 'i':
             o->interval_ms = atoi(optarg);
+            o->fixed_interval = true;
             if (o->interval_ms < 1 || o->interval_ms > 10000)
                 return unitrace_usage("record: --interval takes 1..10000 ms");
             break;
@@ -157,9 +159,11 @@ static int run(const struct options *o, struct unitrace_guest *g,
         if (o->duration >= 0 && now >= o->duration)
             break;
         if (o->stream) {
-            /* --interval at the most; sooner while the guest traces fast */
-            uint64_t us = usc_trace_recorder_wait_us(
-                rec, (uint64_t)o->interval_ms * 1000);
+            /* 5 ms at the most, sooner while the guest traces fast;
+             * an --interval the user gave is kept to */
+            uint64_t us = (uint64_t)o->interval_ms * 1000;
+            if (!o->fixed_interval)
+                us = usc_trace_recorder_wait_us(rec, us);
             struct timespec ts = {(time_t)(us / 1000000),
                                   (long)(us % 1000000) * 1000};
             nanosleep(&ts, NULL);
