@@ -206,6 +206,7 @@ int main(int argc, char **argv)
     }
     cfg.name = o.target;
     cfg.verbose = o.verbose;
+    cfg.files = 1;
     status = UNIGDB_EXIT_FAIL;
     if (setup_signals(o.gdb)) {
         unigdb_error("signals", "%s", strerror(errno));

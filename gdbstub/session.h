@@ -11,6 +11,7 @@
 struct unigdb_config {
     const char *name; /* how errors name the guest */
     int verbose;      /* log every packet on stderr */
+    int files;        /* monitor commands may write files (monitor dump) */
 };
 
 struct unigdb_session;

@@ -165,6 +165,16 @@ int mem_read(struct unigdb_session *s, uint32_t vcpu, uint64_t addr, void *buf,
 int mem_write(struct unigdb_session *s, uint32_t vcpu, uint64_t addr,
               const void *buf, size_t len);
 
+/* ---- monitor commands -------------------------------------------------- */
+
+/*
+ * monitor dump FILE ADDR LEN (args, split here): write guest memory at
+ * (ADDR) as the current thread's vCPU sees it into a new file (0600), whole
+ * or not at all; what happened goes to (o) for gdb's console. Returns 0,
+ * or -ENOMEM.
+ */
+int monitor_dump(struct unigdb_session *s, char *args, struct unigdb_buf *o);
+
 /* ---- packet handlers ---------------------------------------------------- */
 
 /* A handler gets the packet after its name: (arg), (len) bytes. */

@@ -53,7 +53,8 @@ int usca_init(const struct usca_config *cfg)
                    USCA_MAX_METRICS);
     describe_table(&cb->threads, usca_area.threads, sizeof(struct usc_thread),
                    USCA_MAX_THREADS);
-    usca_trace_setup(cb, cb->max_vcpus);
+    if (usca_trace_setup(cb, cb->max_vcpus, cfg))
+        return -22;
     describe_table(&cb->log, usca_area.log, 1, USCA_LOG_SIZE);
     describe_table(&cb->panic, &usca_area.panic, sizeof(struct usc_panic), 1);
 

@@ -78,11 +78,13 @@ void usca_seq_end(uint64_t *seq, unsigned long flags) USCA_HIDDEN;
 void usca_log_append(const char *buf, size_t len, int panicking) USCA_HIDDEN;
 
 /*
- * Set up the tracepoint table and the trace rings of (max_vcpus) vCPUs and
- * describe them in the header of (cb); at init, before the checksum.
+ * Set up the tracepoint table and the trace rings of (max_vcpus) vCPUs, in
+ * (cfg)'s trace memory or the built-in one, and describe them in the
+ * header of (cb); at init, before the checksum. Returns 0, or -22 for trace
+ * memory that cannot hold them (then nothing is set up).
  */
-void usca_trace_setup(struct usc_control_block *cb,
-                      uint32_t max_vcpus) USCA_HIDDEN;
+int usca_trace_setup(struct usc_control_block *cb, uint32_t max_vcpus,
+                     const struct usca_config *cfg) USCA_HIDDEN;
 
 /* Record (f) (may be NULL) as an agent_panic event on this vCPU's ring. */
 void usca_trace_panic(const struct usca_fault *f) USCA_HIDDEN;

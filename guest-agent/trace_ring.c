@@ -83,11 +83,38 @@ static uint32_t log2_of(uint32_t x)
     return s;
 }
 
-void usca_trace_setup(struct usc_control_block *cb, uint32_t max_vcpus)
+/*
+ * Where vCPU (v)'s ring lies and its size in bytes (0: it has none), in
+ * (cfg)'s memory split (max_vcpus) ways, else in the built-in area.
+ */
+static unsigned char *ring_memory(const struct usca_config *cfg,
+                                  uint32_t max_vcpus, uint32_t v,
+                                  uint64_t *size)
+{
+    if (!cfg->trace_mem) {
+        *size = v < USCA_TRACE_RINGS ? USCA_TRACE_RING_SIZE : 0;
+        return *size ? usca_trace_area.buf[v] : 0;
+    }
+    uint64_t each = cfg->trace_mem_size / max_vcpus, pow = 1;
+    while (pow <= each / 2)
+        pow *= 2;
+    *size = pow;
+    return (unsigned char *)cfg->trace_mem + (uint64_t)v * pow;
+}
+
+int usca_trace_setup(struct usc_control_block *cb, uint32_t max_vcpus,
+                     const struct usca_config *cfg)
 {
     struct usca_trace_area *a = &usca_trace_area;
-    uint64_t now = usca_port_timestamp();
+    uint64_t now = usca_port_timestamp(), size;
 
+    if (cfg->trace_mem) {
+        ring_memory(cfg, max_vcpus, 0, &size);
+        if ((uintptr_t)cfg->trace_mem % USC_ABI_PAGE_SIZE ||
+            cfg->trace_mem_size / max_vcpus < 2 * USCA_TRACE_PACKET_SIZE ||
+            size / USCA_TRACE_PACKET_SIZE > UINT32_MAX)
+            return -22;
+    }
     cb->tracepoints.at.paddr = usca_port_virt_to_phys(a->tps);
     cb->tracepoints.at.vaddr = (uint64_t)(uintptr_t)a->tps;
     cb->tracepoints.entry_size = sizeof(struct usc_tracepoint);
@@ -100,25 +127,28 @@ void usca_trace_setup(struct usc_control_block *cb, uint32_t max_vcpus)
     for (uint32_t v = 0; v < max_vcpus; v++) {
         struct usc_trace_ring *d = &a->rings[v];
         struct ring *r = &rings[v];
+        unsigned char *buf = ring_memory(cfg, max_vcpus, v, &size);
+        uint32_t npackets = (uint32_t)(size / USCA_TRACE_PACKET_SIZE);
 
         d->vcpu = v;
         d->mode = USC_TRACE_OVERWRITE;
-        if (v >= USCA_TRACE_RINGS)
+        if (!buf)
             continue;
-        d->buf.paddr = usca_port_virt_to_phys(a->buf[v]);
-        d->buf.vaddr = (uint64_t)(uintptr_t)a->buf[v];
+        d->buf.paddr = usca_port_virt_to_phys(buf);
+        d->buf.vaddr = (uint64_t)(uintptr_t)buf;
         d->packet_size = USCA_TRACE_PACKET_SIZE;
-        d->npackets = USCA_TRACE_NPACKETS;
-        r->buf = a->buf[v];
-        r->wrap_mask = USCA_TRACE_RING_SIZE - 1;
+        d->npackets = npackets;
+        r->buf = buf;
+        r->wrap_mask = size - 1;
         r->packet_shift = log2_of(USCA_TRACE_PACKET_SIZE);
-        r->npackets = USCA_TRACE_NPACKETS;
+        r->npackets = npackets;
         open_packet(r, 0, now, 0);
         d->pos = USCA_TRACE_HEADER;
         /* Last: the emit path's test of it sends every event elsewhere. */
         r->packet_size = USCA_TRACE_PACKET_SIZE;
     }
     usca_trace_builtin();
+    return 0;
 }
 
 /* Store the event of (tp) at (e). Its bytes past the fields are padding. */

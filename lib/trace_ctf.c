@@ -12,9 +12,12 @@
 #include <unistd.h>
 
 #include "trace_files.h"
+#include "writeq.h"
 
 #define HEADER ((uint32_t)sizeof(struct usc_ctf_packet_header))
 #define STREAM_BUFFER (256u * 1024) /* bytes queued per stream */
+/* Chunks the background writer may hold: 64 MiB written late at most. */
+#define WRITE_CHUNKS 256u
 
 struct stream {
     int fd;             /* -1 until its first packet */
@@ -34,6 +37,7 @@ struct usc_ctf_writer {
     size_t nthreads;
     bool sidecar_dirty;
     struct stream *streams; /* USC_TRACE_MAX_RINGS */
+    struct usc_writeq *q;   /* writes the streams' full chunks */
     uint64_t events, packets;
 };
 
@@ -130,6 +134,8 @@ int usc_ctf_writer_open(const char *dir, const struct usc_ctf_info *info,
     }
     err = usc_trace_schema_copy(&w->schema, s);
     if (!err)
+        err = usc_writeq_open(STREAM_BUFFER, WRITE_CHUNKS, &w->q);
+    if (!err)
         err = make_dir(dir);
     /* Metadata first: from here on the directory is a readable trace. */
     if (!err)
@@ -141,6 +147,7 @@ int usc_ctf_writer_open(const char *dir, const struct usc_ctf_info *info,
     *out = w;
     return 0;
 err:
+    usc_writeq_close(w->q);
     free(w->streams);
     free(w->dir);
     usc_trace_schema_free(&w->schema);
@@ -189,24 +196,12 @@ int usc_ctf_writer_threads(struct usc_ctf_writer *w,
     return 0;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t len)
-{
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return n < 0 ? -errno : -EIO;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
+/* Hand stream (vcpu)'s queued packets to the background writer. */
 static int flush_stream(struct usc_ctf_writer *w, uint32_t vcpu)
 {
     struct stream *st = &w->streams[vcpu];
     char path[4096];
+    int err;
 
     if (!st->len)
         return 0;
@@ -219,10 +214,11 @@ static int flush_stream(struct usc_ctf_writer *w, uint32_t vcpu)
             return -errno;
     }
     /*
-     * One write of whole packets: page-sized packets at page-aligned
-     * offsets, so a kill can only cut it at a packet boundary.
+     * Written later, with one write of whole packets: page-sized packets at
+     * page-aligned offsets, so a kill can only cut it at a packet boundary.
      */
-    int err = write_all(st->fd, st->buf, st->len);
+    err = usc_writeq_submit(w->q, st->fd, st->buf, st->len);
+    st->buf = NULL;
     st->len = 0;
     return err;
 }
@@ -241,15 +237,15 @@ int usc_ctf_writer_packet(struct usc_ctf_writer *w, uint32_t vcpu,
     struct stream *st = &w->streams[vcpu];
     if (st->any && (p->seq <= st->last_seq || p->ts_begin < st->last_ts))
         return -EINVAL;
-    if (!st->buf) {
-        st->buf = malloc(STREAM_BUFFER);
-        if (!st->buf)
-            return -ENOMEM;
-    }
     if (st->len + packet_size > STREAM_BUFFER) {
         err = flush_stream(w, vcpu);
         if (err)
             return err;
+    }
+    if (!st->buf) {
+        st->buf = usc_writeq_get(w->q);
+        if (!st->buf)
+            return -ENOMEM;
     }
     if (discarded < st->discarded)
         discarded = st->discarded;
@@ -278,7 +274,7 @@ int usc_ctf_writer_packet(struct usc_ctf_writer *w, uint32_t vcpu,
     return 0;
 }
 
-int usc_ctf_writer_flush(struct usc_ctf_writer *w)
+int usc_ctf_writer_push(struct usc_ctf_writer *w)
 {
     int err = 0;
 
@@ -295,18 +291,30 @@ int usc_ctf_writer_flush(struct usc_ctf_writer *w)
     return err;
 }
 
+int usc_ctf_writer_flush(struct usc_ctf_writer *w)
+{
+    int err = usc_ctf_writer_push(w);
+    int e = usc_writeq_sync(w->q);
+
+    return err ? err : e;
+}
+
 int usc_ctf_writer_close(struct usc_ctf_writer *w)
 {
     int err;
 
     if (!w)
         return 0;
-    err = usc_ctf_writer_flush(w);
-    for (uint32_t i = 0; i < USC_TRACE_MAX_RINGS; i++) {
+    err = usc_ctf_writer_push(w);
+    for (uint32_t i = 0; i < USC_TRACE_MAX_RINGS; i++)
+        usc_writeq_put(w->q, w->streams[i].buf);
+    /* the queue's last writes go to the streams' files: close them after */
+    int e = usc_writeq_close(w->q);
+    if (e && !err)
+        err = e;
+    for (uint32_t i = 0; i < USC_TRACE_MAX_RINGS; i++)
         if (w->streams[i].fd >= 0 && close(w->streams[i].fd) != 0 && !err)
             err = -errno;
-        free(w->streams[i].buf);
-    }
     free(w->streams);
     free(w->threads);
     usc_trace_schema_free(&w->schema);

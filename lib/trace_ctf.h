@@ -102,7 +102,15 @@ int usc_ctf_writer_packet(struct usc_ctf_writer *w, uint32_t vcpu,
                           unsigned char *buf, uint32_t packet_size,
                           const struct usc_trace_pkt *p, uint64_t discarded);
 
-/* Write every queued packet and the JSON file if it changed. */
+/*
+ * Hand every queued packet to the writer's thread, which writes the
+ * streams in the background, and write the JSON file if it changed;
+ * returns at once (0, or an earlier write's error). A caller that must
+ * not stall (a drain racing the guest) pushes; see usc_ctf_writer_flush.
+ */
+int usc_ctf_writer_push(struct usc_ctf_writer *w);
+
+/* Push, then wait until every packet is in its file. */
 int usc_ctf_writer_flush(struct usc_ctf_writer *w);
 
 /* Flush, close and free (w); returns the flush's result. NULL: 0. */

@@ -13,16 +13,25 @@
 #define SNAPSHOT_TRIES 20
 /*
  * Seconds between a drain's housekeeping: looking for new tracepoints,
- * renewing the stream lease, writing what was drained to the files. A
- * drain may run far more often (a polling core); a recorder killed loses
- * at most this much of what it drained.
+ * renewing the stream lease, handing what was drained to the writer's
+ * thread. A drain may run far more often (a polling core); a recorder
+ * killed loses at most this much of what it drained, and what the writer
+ * had not written yet.
  */
 #define HOUSEKEEPING_S 0.05
+/* The part of a ring a drain lets fill, at the fastest rate seen lately. */
+#define FILL_AIM 0.25
+/* Shortest wait usc_trace_recorder_wait_us suggests. */
+#define WAIT_MIN_US 50
+/* Seconds over which a fast rate seen once is forgotten. */
+#define RATE_MEMORY_S 1.0
 
 struct rstate {
     bool usable;
     uint32_t packet_size, npackets;
     uint64_t next;      /* next packet to consume */
+    uint64_t last_pos;  /* the guest's pos at the last drain */
+    double rate;        /* bytes/s it fills at, the fastest lately */
     uint64_t base_lost; /* the guest's lost count when recording began */
     uint64_t discarded; /* reported in its stream so far */
     uint32_t stuck;
@@ -38,6 +47,8 @@ struct usc_trace_recorder {
     bool streaming;
     uint64_t lease_ticks;
     double last_housekeeping;
+    double last_drain; /* when the last drain began, 0: none yet */
+    uint64_t drains;   /* since the stream began */
     uint32_t schema_count;
     struct usc_trace_rec_stats st;
 };
@@ -186,6 +197,12 @@ static int drain_ring(struct usc_trace_recorder *r, uint32_t i, bool final)
     /* The guest went back: it rebooted, or its ring is corrupt. */
     if (cur < s->next)
         return -ESTALE;
+    if (r->streaming && !final) {
+        /* how full the guest found its ring: the drain's lag */
+        double fill = (double)(cur - s->next) / s->npackets;
+        if (fill > r->st.max_fill)
+            r->st.max_fill = fill;
+    }
     if (cur - s->next >= s->npackets) {
         r->st.lost_packets += cur - s->next - (s->npackets - 1);
         s->next = cur - (s->npackets - 1);
@@ -194,8 +211,9 @@ static int drain_ring(struct usc_trace_recorder *r, uint32_t i, bool final)
         bool open = s->next == cur;
         err = read_packet(r, i, s->next, final || s->stuck >= STUCK_DRAINS, &p);
         if (err == -EAGAIN && !final) {
+            /* still being committed: later; what came before goes back */
             s->stuck++;
-            return 0;
+            break;
         }
         s->stuck = 0;
         if (err == -EAGAIN || err == -ESTALE || err == -EINVAL) {
@@ -241,6 +259,7 @@ int usc_trace_recorder_stream_begin(struct usc_trace_recorder *r,
         return err;
     r->lease_ticks = (uint64_t)(lease_s * (double)(hz ? hz : 1000000000ull));
     r->streaming = true;
+    r->drains = 0;
     r->last_housekeeping = monotonic_s();
     for (uint32_t i = 0; i < r->nrings; i++) {
         struct usc_trace_ring_info info;
@@ -271,9 +290,28 @@ static int housekeeping(struct usc_trace_recorder *r)
     for (uint32_t i = 0; i < r->nrings && !err && r->streaming; i++)
         if (r->rs[i].usable)
             err = usc_trace_set_lease(r->trace, i, now + r->lease_ticks);
+    /* the files are written by the writer's thread: this must not wait */
     if (!err)
-        err = usc_ctf_writer_flush(r->writer);
+        err = usc_ctf_writer_push(r->writer);
     return err;
+}
+
+/* How fast ring (i) fills, from how far it moved over (dt) seconds. */
+static void measure_rate(struct usc_trace_recorder *r, uint32_t i, double dt)
+{
+    struct rstate *s = &r->rs[i];
+    struct usc_trace_ring_info info;
+
+    if (usc_trace_ring_info(r->trace, i, &info) || info.pos < s->last_pos)
+        return;
+    if (dt > 0) {
+        double now = (double)(info.pos - s->last_pos) / dt;
+        double keep = dt >= RATE_MEMORY_S ? 0 : 1 - dt / RATE_MEMORY_S;
+
+        /* the fastest rate is kept, and forgotten over RATE_MEMORY_S */
+        s->rate = now > s->rate * keep ? now : s->rate * keep;
+    }
+    s->last_pos = info.pos;
 }
 
 int usc_trace_recorder_drain(struct usc_trace_recorder *r)
@@ -281,6 +319,13 @@ int usc_trace_recorder_drain(struct usc_trace_recorder *r)
     int err = 0;
     double t = monotonic_s();
 
+    if (r->last_drain > 0 && t - r->last_drain > r->st.max_gap_s)
+        r->st.max_gap_s = t - r->last_drain;
+    for (uint32_t i = 0; i < r->nrings; i++)
+        if (r->rs[i].usable)
+            measure_rate(r, i, r->last_drain > 0 ? t - r->last_drain : 0);
+    r->last_drain = t;
+    r->drains++;
     if (t - r->last_housekeeping >= HOUSEKEEPING_S) {
         r->last_housekeeping = t;
         err = housekeeping(r);
@@ -289,6 +334,32 @@ int usc_trace_recorder_drain(struct usc_trace_recorder *r)
         if (r->rs[i].usable)
             err = drain_ring(r, i, false);
     return err;
+}
+
+uint64_t usc_trace_recorder_wait_us(const struct usc_trace_recorder *r,
+                                    uint64_t max_us)
+{
+    double wait = (double)max_us / 1e6;
+
+    for (uint32_t i = 0; i < r->nrings; i++) {
+        const struct rstate *s = &r->rs[i];
+        double w;
+
+        if (!s->usable)
+            continue;
+        /* not measured yet (a stream just began): assume it is fast */
+        if (s->rate <= 0 && r->streaming && r->drains < 2)
+            return WAIT_MIN_US < max_us ? WAIT_MIN_US : max_us;
+        if (s->rate <= 0)
+            continue;
+        w = FILL_AIM * (double)s->npackets * s->packet_size / s->rate;
+        if (w < wait)
+            wait = w;
+    }
+    wait *= 1e6;
+    if (wait < WAIT_MIN_US)
+        wait = WAIT_MIN_US < max_us ? WAIT_MIN_US : (double)max_us;
+    return (uint64_t)wait;
 }
 
 int usc_trace_recorder_stream_end(struct usc_trace_recorder *r)

@@ -17,6 +17,10 @@ struct usc_trace_rec_stats {
     uint64_t lost_packets; /* overwritten before read, or corrupt: skipped */
     uint64_t truncated;    /* packets whose bad records were cut off */
     uint64_t incomplete;   /* packets taken with reservations uncommitted */
+    /* stream mode, the drain's lag: */
+    double max_fill;  /* most of a ring (0..1) the guest had filled when a
+                         drain came; 1: it had to drop events */
+    double max_gap_s; /* longest time between two drains */
 };
 
 struct usc_trace_recorder;
@@ -51,6 +55,15 @@ int usc_trace_recorder_stream_begin(struct usc_trace_recorder *r,
  * errors.
  */
 int usc_trace_recorder_drain(struct usc_trace_recorder *r);
+
+/*
+ * How long a caller draining in a loop should wait before the next drain,
+ * in microseconds, at most (max_us): the time the fastest ring takes to
+ * fill a quarter, at the fastest rate it filled at lately, but not under
+ * 50 us. A quiet guest is drained every max_us.
+ */
+uint64_t usc_trace_recorder_wait_us(const struct usc_trace_recorder *r,
+                                    uint64_t max_us);
 
 /*
  * End stream mode: drain, take the packets being filled as they are, and

@@ -42,12 +42,24 @@ struct usca_config {
     uint32_t build_id_len; /* bytes at build_id (at most 32 are kept) */
     uint32_t max_vcpus;    /* vCPUs that may run; 0 means 1 */
     uint64_t ts_hz;        /* usca_port_timestamp ticks per second */
+    /*
+     * Trace rings of the unikernel's choosing: (trace_mem_size) bytes at
+     * (trace_mem), page-aligned and physically contiguous, which the agent
+     * owns from init on, split into one ring per vCPU of the largest power
+     * of two that fits (at least two packets). NULL and 0: the built-in
+     * rings (USCA_TRACE_RINGS vCPUs of USCA_TRACE_RING_SIZE bytes). A ring
+     * holds (size / event bytes) events: a host that drains it must come
+     * back before it fills, so a guest that traces fast wants large ones.
+     */
+    void *trace_mem;
+    uint64_t trace_mem_size;
 };
 
 /*
  * Build and publish the control block (cfg); call once, early, on one vCPU,
- * before other vCPUs call in. Returns 0, or -22 (EINVAL) for a bad cfg or
- * a second call.
+ * before other vCPUs call in. Returns 0, or -22 (EINVAL) for a bad cfg
+ * (trace memory unaligned or too small for two packets a vCPU) or a second
+ * call; nothing is published then.
  */
 int usca_init(const struct usca_config *cfg);
 

@@ -790,6 +790,77 @@ START_TEST(test_gdb_mode_starts_gdb_attached_with_symbols)
 }
 END_TEST
 
+/* The whole of (path) into a malloc'd buffer, its size in (*len). */
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf;
+    long n;
+
+    ck_assert_msg(f, "%s: %s", path, strerror(errno));
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    n = ftell(f);
+    ck_assert_int_ge(n, 0);
+    rewind(f);
+    buf = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_int_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+START_TEST(test_monitor_dump_writes_the_guest_memory)
+{
+    static char out[OUT_MAX];
+    char file[PATH_MAX], bad[PATH_MAX], cmd[2][PATH_MAX + 64],
+        bad_cmd[PATH_MAX + 64];
+    /* from the 1 MiB the image is linked at through some of its code */
+    uint64_t text_end = test_symbol("sleep_ticks") + 256;
+    uint64_t start = text_end & ~0xfffffull;
+    const uint64_t size = 16u << 20;
+    unsigned char *dump, *ram;
+    size_t len;
+    struct stat st;
+    struct guest g;
+
+    test_boot("mdump", 64, "scenario=idle");
+    guest_open("mdump", &g);
+    guest_file("mdump", "monitor-dump.bin", file, sizeof(file));
+    guest_file("mdump", "monitor-bad.bin", bad, sizeof(bad));
+    snprintf(cmd[0], sizeof(cmd[0]), "monitor dump %s 0x%" PRIx64 " %" PRIu64,
+             file, start, size);
+    /* the same again: the file exists, it is not replaced */
+    snprintf(cmd[1], sizeof(cmd[1]), "monitor dump %s 0x%" PRIx64 " 4096", file,
+             start);
+    /* no page is mapped at the bottom of the upper half but the kernel's */
+    snprintf(bad_cmd, sizeof(bad_cmd),
+             "monitor dump %s 0xffff800000000000 8192", bad);
+    const char *cmds[] = {cmd[0], cmd[1], bad_cmd, NULL};
+    debug_once("mdump", "mdump", cmds, out);
+    ASSERT_HAS(out, "wrote 16777216 bytes from 0x");
+    ASSERT_HAS(out, "exists; not replaced");
+    ASSERT_HAS(out, "cannot read 0xffff800000000000");
+    ck_assert_msg(stat(bad, &st) != 0, "a failed dump left %s", bad);
+
+    dump = slurp(file, &len);
+    ck_assert_uint_eq(len, size);
+    ck_assert_int_eq(stat(file, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 0777, 0600);
+    /* code and read-only data do not change while the guest runs on */
+    ram = malloc(text_end - start);
+    ck_assert_ptr_nonnull(ram);
+    ck_assert_int_eq(usc_target_read_virt(g.t, 0, start, ram, text_end - start),
+                     0);
+    ck_assert_msg(!memcmp(dump, ram, text_end - start),
+                  "the dump differs from guest memory");
+    free(ram);
+    free(dump);
+    assert_guest_runs(&g);
+    guest_close(&g);
+}
+END_TEST
+
 START_TEST(test_command_line)
 {
     char out[4096];
@@ -832,6 +903,7 @@ int main(void)
     tcase_add_test(tc, test_sigkill_of_gdb_leaves_the_guest_running_as_it_was);
     tcase_add_test(tc, test_second_client_is_refused_then_served);
     tcase_add_test(tc, test_gdb_mode_starts_gdb_attached_with_symbols);
+    tcase_add_test(tc, test_monitor_dump_writes_the_guest_memory);
     tcase_add_test(tc, test_command_line);
     return test_run_suite(su);
 }

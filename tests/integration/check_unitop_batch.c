@@ -368,6 +368,127 @@ START_TEST(test_prometheus_passes_promtool)
 }
 END_TEST
 
+/* ---- the real Prometheus server scraping unitop ------------------------ */
+
+struct prom_query {
+    int port;        /* Prometheus' own */
+    const char *url; /* path and query string, URL-encoded */
+    int positive;    /* each demo guest's value must be above zero */
+    char out[OUT_MAX];
+};
+
+/* Every demo guest in the result of a query of the HTTP API, answered in
+ * (q->out), with a value above zero if (q->positive). */
+static int prom_has_every_guest(void *arg)
+{
+    struct prom_query *q = arg;
+    char req[512];
+    json_error_t jerr;
+    int found = 0;
+
+    /* HTTP/1.0: one answer, no chunks, then the server closes */
+    snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: t\r\n\r\n", q->url);
+    if (http(q->port, req, q->out, sizeof(q->out)) != 0)
+        return 0;
+    const char *body = strstr(q->out, "\r\n\r\n");
+    json_t *root = body ? json_loads(body + 4, 0, &jerr) : NULL;
+    json_t *result = json_object_get(json_object_get(root, "data"), "result");
+    for (size_t g = 0; g < 3; g++) {
+        for (size_t i = 0; i < json_array_size(result); i++) {
+            json_t *r = json_array_get(result, i);
+            const char *name = json_string_value(
+                json_object_get(json_object_get(r, "metric"), "guest"));
+            const char *v = json_string_value(
+                json_array_get(json_object_get(r, "value"), 1));
+            if (name && v && strcmp(name, demo[g]) == 0 &&
+                (!q->positive || strtod(v, NULL) > 0)) {
+                found++;
+                break;
+            }
+        }
+    }
+    json_decref(root);
+    return found == 3;
+}
+
+static pid_t spawn_quiet(char *const argv[])
+{
+    pid_t pid = fork();
+
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        freopen("/dev/null", "r", stdin);
+        freopen("/dev/null", "w", stdout);
+        freopen("/dev/null", "w", stderr);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void stop_child(pid_t pid)
+{
+    int st;
+
+    ck_assert_int_eq(kill(pid, SIGTERM), 0);
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+}
+
+START_TEST(test_prometheus_server_scrapes_every_guest)
+{
+    char top_arg[32], web_arg[64], cfg_arg[700], tsdb_arg[600], dir[512];
+    char cfg[600];
+    int top_port = free_port(), web_port = free_port();
+    struct prom_query *q = calloc(1, sizeof(*q));
+
+    boot_demo();
+    ck_assert(test_wait_for(agents_up, NULL, BOOT_MS));
+    snprintf(top_arg, sizeof(top_arg), "127.0.0.1:%d", top_port);
+    char *top[] = {(char *)test_env("USC_UNITOP"),
+                   "-d",
+                   "0.5",
+                   "--prometheus",
+                   top_arg,
+                   NULL};
+    pid_t unitop_pid = spawn_quiet(top);
+
+    /* the scrape configuration docs/unitop.md shows, at a 1 s interval */
+    snprintf(dir, sizeof(dir), "%s/prometheus", getenv("UNISCOPE_RUNDIR"));
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    snprintf(cfg, sizeof(cfg), "%s/prometheus.yml", dir);
+    FILE *fp = fopen(cfg, "w");
+    ck_assert_ptr_nonnull(fp);
+    fprintf(fp,
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            "scrape_configs:\n  - job_name: uniscope\n"
+            "    static_configs:\n      - targets: ['127.0.0.1:%d']\n",
+            top_port);
+    fclose(fp);
+    snprintf(cfg_arg, sizeof(cfg_arg), "--config.file=%s", cfg);
+    snprintf(tsdb_arg, sizeof(tsdb_arg), "--storage.tsdb.path=%s/data", dir);
+    snprintf(web_arg, sizeof(web_arg), "--web.listen-address=127.0.0.1:%d",
+             web_port);
+    char *prom[] = {"prometheus", cfg_arg, tsdb_arg, web_arg, NULL};
+    pid_t prom_pid = spawn_quiet(prom);
+
+    q->port = web_port;
+    q->url = "/api/v1/query?query=uniscope_guest_info";
+    ck_assert_msg(test_wait_for(prom_has_every_guest, q, 2 * BOOT_MS),
+                  "uniscope_guest_info, last answer:\n%.4000s", q->out);
+    /* a counter's rate needs two scrapes in its window: waited for too */
+    q->url = "/api/v1/query?query="
+             "rate%28uniscope_agent_timer_ticks_total%5B10s%5D%29";
+    q->positive = 1;
+    ck_assert_msg(test_wait_for(prom_has_every_guest, q, 2 * BOOT_MS),
+                  "rate(timer_ticks), last answer:\n%.4000s", q->out);
+
+    stop_child(prom_pid);
+    stop_child(unitop_pid);
+    free(q);
+}
+END_TEST
+
 int main(void)
 {
     TCase *tc;
@@ -378,5 +499,6 @@ int main(void)
     tcase_add_test(tc, test_json_two_iterations_advance);
     tcase_add_test(tc, test_text_and_csv);
     tcase_add_test(tc, test_prometheus_passes_promtool);
+    tcase_add_test(tc, test_prometheus_server_scrapes_every_guest);
     return test_run_suite(s);
 }

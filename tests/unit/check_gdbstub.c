@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fake_target.h"
 #include "packet.h"
@@ -581,6 +582,10 @@ START_TEST(test_monitor_commands)
     ck_assert_ptr_nonnull(strstr(monitor("panic"), "not panicked"));
     ck_assert_ptr_nonnull(strstr(monitor("info"), "vCPUs:      1"));
     ck_assert_ptr_nonnull(strstr(monitor("frobnicate"), "unknown"));
+    /* this session may not write files: nothing is written */
+    ck_assert_ptr_nonnull(
+        strstr(monitor("dump check-gdbstub.bin 0 16"), "writes no files"));
+    ck_assert_int_ne(access("check-gdbstub.bin", F_OK), 0);
     ck_assert_int_eq(ask("qRcmd,zz")[0], 'E');
     ck_assert_int_eq(ask("qRcmd,6")[0], 'E');
     close_fake();

@@ -429,6 +429,90 @@ START_TEST(test_registration_rules)
 }
 END_TEST
 
+/* Rings of the unikernel's choosing: 1 MiB a vCPU holds what 256 KiB drops. */
+START_TEST(test_ring_memory_chosen_at_init)
+{
+    static unsigned char mem[2u << 20] __attribute__((aligned(4096)));
+    struct usca_config cfg = {.name = "unit-trace",
+                              .max_vcpus = 2,
+                              .ts_hz = 1000000,
+                              .trace_mem = mem,
+                              .trace_mem_size = sizeof(mem)};
+    ck_assert_int_eq(usca_init(&cfg), 0);
+    usca_tick();
+    ck_assert_int_eq(usca_tracepoint_register(&tp_end), 0);
+    struct host h;
+    host_open(&h, "stream");
+    struct usc_trace_ring_info ri;
+    ck_assert_int_eq(usc_trace_ring_info(h.trace, 1, &ri), 0);
+    ck_assert(ri.usable);
+    ck_assert_uint_eq((uint64_t)ri.npackets * ri.packet_size, 1u << 20);
+    ck_assert_int_eq(usc_trace_recorder_stream_begin(h.rec, 10.0), 0);
+    /* test_stream_full_ring_drops_and_counts's load, never drained */
+    const int n = 40000;
+    for (int i = 0; i < n; i++)
+        USCA_TRACE1(&tp_begin, i);
+    ck_assert_int_eq(usc_trace_recorder_drain(h.rec), 0);
+    ck_assert_int_eq(usc_trace_recorder_stream_end(h.rec), 0);
+    struct usc_trace_rec_stats rs;
+    usc_trace_recorder_stats(h.rec, &rs);
+    ck_assert_uint_eq(rs.discarded + rs.lost_packets, 0);
+    ck_assert_uint_eq(rs.events, n);
+    /* the drain found the ring nearly full: its lag says so */
+    ck_assert_double_gt(rs.max_fill, 0.8);
+    ck_assert_double_le(rs.max_fill, 1.0);
+    host_close(&h);
+    remove_dir(h.dir);
+}
+END_TEST
+
+START_TEST(test_ring_memory_that_cannot_hold_rings_is_refused)
+{
+    static unsigned char mem[64u << 10] __attribute__((aligned(4096)));
+    struct usca_config cfg = {.name = "unit-trace",
+                              .max_vcpus = 2,
+                              .ts_hz = 1000000,
+                              .trace_mem = mem + 8,
+                              .trace_mem_size = sizeof(mem) - 8};
+    /* unaligned */
+    ck_assert_int_eq(usca_init(&cfg), -22);
+    ck_assert_ptr_null(usca_control_block());
+    /* two packets a vCPU at least */
+    cfg.trace_mem = mem;
+    cfg.trace_mem_size = 3 * 4096;
+    ck_assert_int_eq(usca_init(&cfg), -22);
+    ck_assert_ptr_null(usca_control_block());
+    /* and a good one after those: nothing was published by them */
+    cfg.trace_mem_size = sizeof(mem);
+    ck_assert_int_eq(usca_init(&cfg), 0);
+    ck_assert_ptr_nonnull(usca_control_block());
+}
+END_TEST
+
+/* The drain's pace: fast after a burst, at its bound while quiet. */
+START_TEST(test_drain_wait_follows_the_guest)
+{
+    init_agent();
+    struct host h;
+    host_open(&h, "stream");
+    ck_assert_int_eq(usc_trace_recorder_stream_begin(h.rec, 10.0), 0);
+    /* no rate known yet: as if fast */
+    ck_assert_uint_eq(usc_trace_recorder_wait_us(h.rec, 5000000), 50);
+    ck_assert_int_eq(usc_trace_recorder_drain(h.rec), 0);
+    for (int i = 0; i < 5000; i++)
+        USCA_TRACE1(&tp_begin, i);
+    ck_assert_int_eq(usc_trace_recorder_drain(h.rec), 0);
+    /* 120 KB in far less than a second: far more than 13 KB/s */
+    ck_assert_uint_lt(usc_trace_recorder_wait_us(h.rec, 5000000), 5000000);
+    ck_assert_uint_ge(usc_trace_recorder_wait_us(h.rec, 5000000), 50);
+    /* the bound wins when it is shorter */
+    ck_assert_uint_le(usc_trace_recorder_wait_us(h.rec, 20), 20);
+    ck_assert_int_eq(usc_trace_recorder_stream_end(h.rec), 0);
+    host_close(&h);
+    remove_dir(h.dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("trace_pipeline");
@@ -440,6 +524,9 @@ int main(void)
     tcase_add_test(tc, test_disabled_tracepoint_records_nothing);
     tcase_add_test(tc, test_interrupted_events_are_never_torn);
     tcase_add_test(tc, test_registration_rules);
+    tcase_add_test(tc, test_ring_memory_chosen_at_init);
+    tcase_add_test(tc, test_ring_memory_that_cannot_hold_rings_is_refused);
+    tcase_add_test(tc, test_drain_wait_follows_the_guest);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_FORK);
