@@ -344,22 +344,6 @@ static void section_metrics(struct an *a, json_t *r)
 }
 
 /*
- * The flight recorder's last events: a hook for the tracing work. When
- * unitrace's reader lands, this fills "trace" with the newest events of
- * each vCPU's ring as found in the core; until then the report says the
- * core's trace rings were not read.
- */
-static void section_trace(struct an *a, json_t *r)
-{
-    json_t *t = json_object();
-
-    (void)a;
-    set(t, "events", json_array());
-    set(t, "note", json_string("trace rings not read yet"));
-    set(r, "trace", t);
-}
-
-/*
  * The report's sections, in order. Each adds its members to the report,
  * or nothing when the core has nothing for it.
  */
@@ -371,7 +355,7 @@ static const struct {
     {"panic", an_section_panic},     {"vcpus", an_section_vcpus},
     {"threads", an_section_threads}, {"diagnosis", an_section_diagnosis},
     {"console", section_console},    {"metrics", section_metrics},
-    {"trace", section_trace},
+    {"trace", an_section_trace},
 };
 
 static void an_free(struct an *a)

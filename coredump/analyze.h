@@ -15,6 +15,8 @@
 /* Frames unwound per stack: deep enough to see a recursion for what it is. */
 #define AN_FRAMES 64
 #define AN_PANIC_FRAMES 512
+/* Flight-recorder events shown per vCPU: the newest before the end. */
+#define AN_TRACE_EVENTS 16
 
 struct an {
     const char *core;
@@ -66,5 +68,9 @@ void an_section_threads(struct an *a, json_t *r);
 
 /* analyze_diag.c: what the rest of the report adds up to. */
 void an_section_diagnosis(struct an *a, json_t *r);
+
+/* analyze_trace.c: "trace", each vCPU's newest flight-recorder events,
+ * timed from the panic (or the newest event), with their threads. */
+void an_section_trace(struct an *a, json_t *r);
 
 #endif /* UNICORE_ANALYZE_H */

@@ -287,10 +287,36 @@ static void metrics(const json_t *r)
 
 static void trace(const json_t *r)
 {
-    const json_t *t = json_object_get(r, "trace");
+    const json_t *t = json_object_get(r, "trace"), *ev, *f, *v;
+    const char *key;
+    size_t i;
 
-    if (t && !json_array_size(json_object_get(t, "events")))
+    if (!t)
+        return;
+    if (!json_array_size(json_object_get(t, "events"))) {
         printf("\ntrace: %s\n", str(t, "note"));
+        return;
+    }
+    printf("\ntrace: the last events of each vCPU, ms from the %s\n",
+           strcmp(str(t, "from"), "panic") ? "newest" : "panic");
+    json_array_foreach(json_object_get(t, "events"), i, ev)
+    {
+        const json_t *tn = json_object_get(ev, "thread_name");
+        printf("  vCPU %-2lld %+10.3f  %-16s %-20s", integer(ev, "vcpu"),
+               json_real_value(json_object_get(ev, "t_s")) * 1e3,
+               tn ? json_string_value(tn) : "-", str(ev, "name"));
+        f = json_object_get(ev, "fields");
+        json_object_foreach((json_t *)f, key, v)
+        {
+            if (json_is_string(v))
+                printf(" %s=%s", key, json_string_value(v));
+            else
+                printf(" %s=%lld", key, (long long)json_integer_value(v));
+        }
+        putchar('\n');
+    }
+    if (integer(t, "lost"))
+        printf("  (%lld events were lost by the rings)\n", integer(t, "lost"));
 }
 
 void unicore_report_text(const json_t *r)

@@ -227,6 +227,44 @@ static void check_threads_json(const char *core)
     json_decref(r);
 }
 
+/* The flight recorder in analyze --json: the crasher's last events, the
+ * fault last (the agent records it), timed up to the panic. */
+static void check_trace_json(const char *core)
+{
+    char *out;
+    json_error_t e;
+    ck_assert_int_eq(unicore(&out, "analyze", core, "--json", NULL), 0);
+    json_t *r = json_loads(out, 0, &e), *ev;
+    ck_assert_msg(r, "analyze --json: %s", e.text);
+    json_t *tr = json_object_get(r, "trace");
+    json_t *events = json_object_get(tr, "events");
+    ck_assert_str_eq(json_string_value(json_object_get(tr, "from")), "panic");
+    ck_assert_uint_ge(json_array_size(events), 2);
+    ck_assert_uint_le(json_array_size(events), 16);
+    int begun = 0;
+    size_t i;
+    json_array_foreach(events, i, ev)
+    {
+        const char *name = json_string_value(json_object_get(ev, "name"));
+        if (strcmp(name, "crash_begin") == 0) {
+            begun = 1;
+            ck_assert_str_eq(
+                json_string_value(json_object_get(ev, "thread_name")),
+                "crasher");
+            ck_assert_double_le(json_real_value(json_object_get(ev, "t_s")), 0);
+        }
+    }
+    ck_assert_msg(begun, "no crash_begin before the fault:\n%s", out);
+    ev = json_array_get(events, json_array_size(events) - 1);
+    ck_assert_str_eq(json_string_value(json_object_get(ev, "name")),
+                     "agent_panic");
+    json_t *f = json_object_get(ev, "fields");
+    ck_assert_int_eq(json_integer_value(json_object_get(f, "vector")), 14);
+    ck_assert_str_eq(json_string_value(json_object_get(f, "cr2")),
+                     "0xdeadbeef");
+    json_decref(r);
+}
+
 static void dump(const char *name, const char *core)
 {
     char *out;
@@ -262,7 +300,10 @@ START_TEST(test_crash_core_loads_in_gdb_and_analyzes)
     has(out, "worker-1");
     has(out, "PANIC: page fault"); /* the console */
     has(out, "timer_ticks");       /* the metrics */
+    has(out, "trace: the last events of each vCPU, ms from the panic");
+    has(out, "agent_panic"); /* the fault, as the agent traced it */
     check_threads_json(core);
+    check_trace_json(core);
 
     /* Never replaces a file. */
     int rc = unicore(&out, "dump", "crash", "-o", core, NULL);
