@@ -32,8 +32,9 @@ void usca_uk_console_last_line(char *buf, size_t cap);
  * uksched). */
 void usca_uk_threads_start(void);
 
-/* uk_metrics.c: register Unikraft's metrics; count a context switch. */
-void usca_uk_metrics_start(void);
+/* uk_metrics.c: register Unikraft's metrics (the agent's clock runs at
+ * ts_hz); count a context switch. */
+void usca_uk_metrics_start(uint64_t ts_hz);
 void usca_uk_metrics_switch(void);
 /* Threads alive, for the gauge: +1 or -1. */
 void usca_uk_metrics_threads(int delta);

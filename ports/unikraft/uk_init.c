@@ -78,7 +78,7 @@ static int usca_uk_init(struct uk_init_ctx *ictx __unused)
     usca_gauge_set(usca_metric_register("agent_start_us", "microseconds",
                                         USC_METRIC_GAUGE),
                    (int64_t)(up / 1000));
-    usca_uk_metrics_start();
+    usca_uk_metrics_start(cfg.ts_hz);
     usca_uk_threads_start();
     if (!id_len)
         uk_pr_warn("uniscope: the image has no build-id note\n");

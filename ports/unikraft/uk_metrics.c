@@ -10,15 +10,15 @@
 #include <uk/config.h>
 #include <uk/event.h>
 #include <uk/intctlr.h>
-#include <uk/plat/time.h>
+#include <uk/plat/time.h> /* ukplat_time_get_irq */
 #if CONFIG_LIBUKALLOC
 #include <uk/alloc.h>
 #endif
 
 #include "glue.h"
 
-/* Heap figures are summed over the allocators: at most this often. */
-#define HEAP_EVERY_NS 100000000ull
+/* Heap figures are summed over the allocators: ten times a second at most. */
+#define HEAP_PER_SECOND 10
 
 static struct usc_metric *m_threads, *m_switches;
 #if CONFIG_LIBUKALLOC
@@ -26,12 +26,17 @@ static struct usc_metric *m_heap_free;
 #if CONFIG_LIBUNISCOPE_HEAP_STATS
 static struct usc_metric *m_heap_used, *m_allocs;
 #endif
-static __nsec heap_at;
+static uint64_t heap_at, heap_every; /* TSC ticks */
 static int heap_busy;
 #endif
 
-void usca_uk_metrics_start(void)
+void usca_uk_metrics_start(uint64_t ts_hz)
 {
+#if CONFIG_LIBUKALLOC
+    heap_every = ts_hz / HEAP_PER_SECOND;
+#else
+    (void)ts_hz;
+#endif
     m_threads = usca_metric_register("threads", "", USC_METRIC_GAUGE);
     m_switches =
         usca_metric_register("context_switches", "", USC_METRIC_COUNTER);
@@ -52,9 +57,9 @@ void usca_uk_metrics_threads(int delta)
 #if CONFIG_LIBUKALLOC
 static void heap_update(void)
 {
-    __nsec now = ukplat_monotonic_clock();
+    uint64_t now = usca_uk_rdtsc();
 
-    if (now - heap_at < HEAP_EVERY_NS ||
+    if (now - heap_at < heap_every ||
         __atomic_exchange_n(&heap_busy, 1, __ATOMIC_ACQUIRE))
         return;
     heap_at = now;
