@@ -57,6 +57,13 @@ int usca_init(const struct usca_config *cfg)
         return -22;
     describe_table(&cb->log, usca_area.log, 1, USCA_LOG_SIZE);
     describe_table(&cb->panic, &usca_area.panic, sizeof(struct usc_panic), 1);
+    for (uint32_t v = 0; v < cb->max_vcpus; v++) {
+        usca_area.vcpus[v].vcpu = v;
+        usca_area.vcpus[v].since = cb->boot_ts;
+    }
+    describe_table(&cb->vcpus, usca_area.vcpus, sizeof(struct usc_vcpu),
+                   cb->max_vcpus);
+    cb->features = USC_FEATURE_RING_EMITTED;
 
     cb->checksum = usc_abi_checksum(cb, USC_CB_HEADER_SIZE);
     cb->state = USC_STATE_RUNNING;
@@ -70,20 +77,6 @@ int usca_init(const struct usca_config *cfg)
 const struct usc_control_block *usca_control_block(void)
 {
     return usca_ready ? &usca_area.cb : 0;
-}
-
-void usca_vcpu_online(uint32_t vcpu)
-{
-    if (usca_ready && vcpu < 32)
-        __atomic_fetch_or(&usca_area.cb.vcpus_online, 1u << vcpu,
-                          __ATOMIC_RELEASE);
-}
-
-void usca_tick(void)
-{
-    if (usca_ready)
-        __atomic_store_n(&usca_area.cb.heartbeat_ts, usca_port_timestamp(),
-                         __ATOMIC_RELEASE);
 }
 
 void usca_set_state(uint32_t state)
@@ -144,6 +137,8 @@ unsigned long usca_seq_begin(uint64_t *seq)
 
 void usca_seq_end(uint64_t *seq, unsigned long flags)
 {
-    __atomic_store_n(seq, *seq + 1, __ATOMIC_RELEASE);
+    /* An atomic load: other vCPUs' usca_seq_begin try it meanwhile. */
+    __atomic_store_n(seq, __atomic_load_n(seq, __ATOMIC_RELAXED) + 1,
+                     __ATOMIC_RELEASE);
     usca_port_irq_restore(flags);
 }
