@@ -194,6 +194,11 @@ int usc_trace_ring_info(struct usc_trace *t, uint32_t ring,
     if (!err)
         err = load_field(t, ring, offsetof(struct usc_trace_ring, lost),
                          &info->lost);
+    info->emitted_known =
+        (usc_agent_header(t->agent)->features & USC_FEATURE_RING_EMITTED) != 0;
+    if (!err && info->emitted_known)
+        err = load_field(t, ring, offsetof(struct usc_trace_ring, emitted),
+                         &info->emitted);
     if (!err)
         err = load_field(t, ring, offsetof(struct usc_trace_ring, tail),
                          &info->tail);

@@ -61,6 +61,10 @@ struct usc_trace_ring_info {
     uint32_t mode;        /* enum usc_trace_mode, as the host last set it */
     uint64_t pos;         /* bytes reserved since boot */
     uint64_t lost;        /* events the guest dropped */
+    bool emitted_known;   /* the agent counts emitted (a feature bit) */
+    uint64_t emitted;     /* events the vCPU recorded or dropped: once no
+                             event is in flight, events in its packets
+                             since boot + lost */
     uint64_t tail;
     uint64_t stream_until;
 };
