@@ -88,7 +88,7 @@ static void start_race(const struct options *opt)
  */
 
 static const struct usca_tp_field stress_fields[] = {USCA_U64("n"),
-                                                     USCA_U32("vcpu")};
+                                                     USCA_U64("vcpu")};
 static struct usca_tracepoint tp_stress =
     USCA_TP("stress_event", USC_TP_INSTANT, stress_fields);
 static struct usc_metric *stress_events, *stress_last, *stress_done;
@@ -119,8 +119,10 @@ static void stresser(void *arg)
         sleep_ticks(1);
     kprintf("stress-%u: tracing for %lu ticks\n", vcpu,
             (unsigned long)stress_ticks);
-    uint64_t end = demo_ticks + stress_ticks, n = 0;
-    while (demo_ticks < end) {
+    /* by the TSC: a busy host delays (and drops) timer ticks */
+    uint64_t start = rdtsc(), n = 0;
+    uint64_t span = tsc_hz() / TIMER_HZ * stress_ticks;
+    while (rdtsc() - start < span) {
         for (int i = 0; i < 64; i++, n++) {
             USCA_TRACE2(&tp_stress, n, vcpu);
             usca_counter_add(stress_events, 1);
