@@ -16,8 +16,7 @@
 #define EFER_NXE (1ull << 11)
 
 struct cpu cpus[MAX_CPUS];
-/* trampoline.S: each AP takes the next index; those from ap_limit park. */
-volatile uint32_t ap_next;
+/* trampoline.S: an AP whose APIC id is ap_limit or more parks. */
 uint32_t ap_limit;
 /* Each AP's boot stack, its idle loop's (index 0, the boot vCPU's, is
  * boot.S's). */
@@ -122,7 +121,6 @@ static int start_by_sipi(void)
     PATCH(ap_tramp_entry, (uint64_t)(uintptr_t)ap_entry64);
 #undef PATCH
     ap_limit = ncpus;
-    ap_next = 1;
     barrier();
     apic_start_others((uint8_t)(TRAMPOLINE_PHYS >> 12));
     return 0;

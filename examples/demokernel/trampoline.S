@@ -92,16 +92,20 @@ ap_tramp_entry:
 ap_trampoline_end:
 
 /*
- * ap_entry64: in long mode, on the trampoline's GDT, no stack. Take the
- * next vCPU index; park a vCPU beyond ap_limit (more than the kernel
- * runs); else switch to that index's stack and call ap_main(index).
+ * ap_entry64: in long mode, on the trampoline's GDT, no stack. The vCPU's
+ * index is its initial APIC id (CPUID 1, EBX[31:24]): QEMU's own number
+ * for it (its CPU index, which gdb and QMP use) with the topology -smp N
+ * gives. Park a vCPU from ap_limit on (more than the kernel runs); else
+ * switch to that index's stack and call ap_main(index).
  */
     .text
     .globl ap_entry64
     .type ap_entry64, @function
 ap_entry64:
     movl $1, %eax
-    lock xaddl %eax, ap_next(%rip)
+    cpuid
+    shrl $24, %ebx
+    movl %ebx, %eax
     cmpl ap_limit(%rip), %eax
     jae 2f
     movl %eax, %edi

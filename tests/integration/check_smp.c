@@ -6,10 +6,15 @@
 #include <check.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "agent_reader.h"
 #include "guestmem.h"
@@ -20,6 +25,8 @@
 #define NCPU 4
 #define MAX_T 64
 #define KERNEL_VMA 0xffffffff80000000ull /* the demo kernel's layout */
+#define TOOL_MS 120000
+#define OUT_MAX (256u << 10)
 
 struct view {
     const char *name;
@@ -234,6 +241,35 @@ static int metric_above(void *arg)
     return test_agent_metric(w->v->a, w->name) > w->above;
 }
 
+/* gdb -batch on the demo image with (args...) (NULL-ended), its output. */
+static char *gdb(const char *first, ...)
+{
+    static char out[OUT_MAX];
+    char *argv[40] = {"gdb", "-batch", "-nx", "-ex", "set pagination off"};
+    int k = 5;
+    va_list ap;
+
+    va_start(ap, first);
+    for (const char *a = first; a && k < 36; a = va_arg(ap, const char *))
+        argv[k++] = (char *)a;
+    va_end(ap);
+    argv[k] = NULL;
+    int rc = test_run(argv, out, sizeof(out), TOOL_MS);
+    ck_assert_msg(rc == 0, "gdb: %d: %s", rc, out);
+    return out;
+}
+
+static void has(const char *out, const char *what)
+{
+    ck_assert_msg(strstr(out, what), "no '%s' in:\n%s", what, out);
+}
+
+static int file_exists(void *arg)
+{
+    struct stat st;
+    return stat(arg, &st) == 0;
+}
+
 START_TEST(test_crash_on_vcpu3_others_run)
 {
     struct view v;
@@ -270,6 +306,61 @@ START_TEST(test_crash_on_vcpu3_others_run)
     ck_assert_uint_eq(vcpu_of(&v, 3).ticks, t3);
     for (uint32_t i = 0; i < 3; i++)
         ck_assert_uint_eq(vcpu_of(&v, i).state, USC_VCPU_ONLINE);
+
+    /* its core: the faulting vCPU first, so gdb's bt is the crash */
+    char core[512], out[4096];
+    snprintf(core, sizeof(core), "%s/smp-crash.core",
+             getenv("USC_TEST_SCRATCH") ? getenv("USC_TEST_SCRATCH") : "/tmp");
+    char *dump[] = {
+        (char *)test_env("USC_UNICORE"), "dump", "smp-crash", "-o", core, NULL};
+    ck_assert_int_eq(test_run(dump, out, sizeof(out), TOOL_MS), 0);
+    char *bt = gdb("-ex", "bt", "-ex", "info threads",
+                   test_env("USC_DEMOKERNEL"), core, NULL);
+    has(bt, "crash_level3");
+    ck_assert_msg(strstr(bt, "#0  ") &&
+                      strstr(bt, "#0  ") < strstr(bt, "crash_level3") &&
+                      strstr(bt, "crash_level3") < strstr(bt, "Id   Target Id"),
+                  "bt is not the crash:\n%s", bt);
+    unlink(core);
+    finish(&v);
+}
+END_TEST
+
+/* gdb through unigdb: a breakpoint hit on vCPU 2 stops there, the agent's
+ * thread shown on it. */
+START_TEST(test_gdb_breakpoint_on_vcpu2)
+{
+    struct view v;
+    char sock[512], listen[600], log[4096];
+    int fd;
+
+    boot(&v, "smp-gdb", "scenario=crash threads=2 crash_cpu=2 crash_after=3");
+    snprintf(sock, sizeof(sock), "%s/smp-gdb.sock",
+             getenv("USC_TEST_SCRATCH") ? getenv("USC_TEST_SCRATCH") : "/tmp");
+    snprintf(listen, sizeof(listen), "unix:%s", sock);
+    char *serve[] = {(char *)test_env("USC_UNIGDB"),
+                     "smp-gdb",
+                     "--listen",
+                     listen,
+                     "--once",
+                     NULL};
+    pid_t pid = test_spawn(serve, &fd);
+    ck_assert_int_gt(pid, 0);
+    ck_assert_msg(test_wait_for(file_exists, sock, BOOT_MS),
+                  "unigdb never listened");
+    char target[600];
+    snprintf(target, sizeof(target), "target remote %s", sock);
+    char *out = gdb("-ex", target, "-ex", "break crash_level3", "-ex",
+                    "continue", "-ex", "info threads", "-ex", "delete", "-ex",
+                    "detach", test_env("USC_DEMOKERNEL"), NULL);
+    has(out, "Thread 3 \"vCPU 2\" hit Breakpoint 1, crash_level3");
+    has(out, "* 3    Thread 3 \"vCPU 2\" (running crasher)");
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ssize_t n = read(fd, log, sizeof(log) - 1);
+    log[n > 0 ? n : 0] = 0;
+    close(fd);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "unigdb: %s", log);
     finish(&v);
 }
 END_TEST
@@ -385,6 +476,7 @@ int main(void)
     tcase_add_test(tc, test_work_spreads_over_vcpus_and_migrates);
     tcase_add_test(tc, test_race_loses_updates);
     tcase_add_test(tc, test_crash_on_vcpu3_others_run);
+    tcase_add_test(tc, test_gdb_breakpoint_on_vcpu2);
     tcase_add_test(tc, test_panic_stop_stops_the_others);
     tcase_add_test(tc, test_deadlock_two_vcpus_spin);
     return test_run_suite(s);

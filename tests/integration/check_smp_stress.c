@@ -290,6 +290,8 @@ START_TEST(test_stress_four_vcpus_counts_add_up)
     snprintf(want, sizeof(want), " %" PRIu64 " Event messages", total);
     ck_assert_msg(strstr(out, want), "babeltrace2 counted, not%s:\n%.2000s",
                   want, out);
+    ck_assert_msg(strstr(out, " 4 Stream beginning messages"),
+                  "babeltrace2 did not read 4 streams:\n%.2000s", out);
 
     /* unitop read the agent in every sample, its counter rising */
     uint64_t first = 0, last = 0;
