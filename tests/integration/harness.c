@@ -408,25 +408,37 @@ static void wait_scheduler(const char *name)
     usc_target_close(t);
 }
 
-void test_boot(const char *name, unsigned mem_mib, const char *kernel_args)
+void test_boot_vcpus(const char *name, unsigned mem_mib, unsigned vcpus,
+                     const char *kernel_args)
 {
-    char out[4096], mib[16];
+    char out[4096], mib[16], ncpu[16];
     snprintf(mib, sizeof(mib), "%u", mem_mib);
-    char *argv[] = {(char *)test_env("USC_UNIRUN"),
-                    "--detach",
-                    "--accel",
-                    "tcg",
-                    "--memory",
-                    mib,
-                    "--name",
-                    (char *)name,
-                    (char *)test_env("USC_DEMOKERNEL"),
-                    "--",
-                    (char *)kernel_args,
-                    NULL};
+    snprintf(ncpu, sizeof(ncpu), "%u", vcpus);
+    char *argv[16] = {(char *)test_env("USC_UNIRUN"),
+                      "--detach",
+                      "--accel",
+                      "tcg",
+                      "--memory",
+                      mib,
+                      "--name",
+                      (char *)name};
+    int n = 8;
+    if (vcpus) {
+        argv[n++] = "--vcpus";
+        argv[n++] = ncpu;
+    }
+    argv[n++] = (char *)test_env("USC_DEMOKERNEL");
+    argv[n++] = "--";
+    argv[n++] = (char *)kernel_args;
+    argv[n] = NULL;
     int rc = test_run(argv, out, sizeof(out), TEST_BOOT_MS);
     ck_assert_msg(rc == 0, "unirun --detach %s: %d: %s", name, rc, out);
     wait_scheduler(name);
+}
+
+void test_boot(const char *name, unsigned mem_mib, const char *kernel_args)
+{
+    test_boot_vcpus(name, mem_mib, 0, kernel_args);
 }
 
 void test_boot_once(const char *name, unsigned mem_mib, const char *kernel_args)

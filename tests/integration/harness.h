@@ -120,6 +120,10 @@ const char *test_env(const char *name);
  */
 void test_boot(const char *name, unsigned mem_mib, const char *kernel_args);
 
+/* As test_boot, with --vcpus (vcpus) (0: unirun's default, one). */
+void test_boot_vcpus(const char *name, unsigned mem_mib, unsigned vcpus,
+                     const char *kernel_args);
+
 /*
  * As test_boot with "(kernel_args) name=(name)", unless guest (name)'s
  * folder exists in the run directory already (it was booted before).

@@ -22,7 +22,8 @@ wait_for() {
     done
 }
 
-# domu NAME ARGS...: an xl config for the demo kernel as a PVH domU.
+# domu NAME ARGS...: an xl config for the demo kernel as a PVH domU, on
+# $VCPUS vCPUs (1 unless set).
 domu() {
     name=$1
     shift
@@ -32,10 +33,11 @@ type="pvh"
 kernel="$kernel"
 cmdline="$* name=$name"
 memory=64
-vcpus=1
+vcpus=${VCPUS:-1}
 # TCG does not report RDTSCP lengths the way Xen's emulation expects
 tsc_mode="native"
-# under TCG each of Xen's CPUs has its own TSC: one CPU, one clock
+# under TCG each of Xen's CPUs has its own TSC: one CPU, one clock (an SMP
+# domU's vCPUs share it)
 cpus="1"
 # a crashed guest stays for the tools to look at
 on_crash="preserve"
@@ -61,6 +63,9 @@ unigdb_serve() {
 
 domu demo scenario=work threads=3
 domu crash scenario=crash threads=2 crash_after=1
+# SMP: two vCPUs brought up with VCPUOP_up; the crash on vCPU 1 while
+# vCPU 0 works on
+VCPUS=2 domu smp scenario=crash threads=2 crash_cpu=1 crash_after=2
 xl list >xl-list.txt 2>&1
 
 # 0. the agents are visible through xen:NAME
@@ -97,6 +102,14 @@ echo $? >unicore-dump.status
 unicore analyze crash.core --image "$kernel" >unicore-analyze.txt 2>&1
 echo $? >unicore-analyze.status
 xl list >xl-list-after.txt 2>&1
+
+# 4b. the SMP domU: crashed on vCPU 1, vCPU 0 ticking on; its core
+wait_for 90 grep -q PANIC /var/log/xen/console/guest-smp.log ||
+    say "smp never panicked"
+unitop -b -n 2 -d 1 --format json >unitop-smp.json 2>&1
+unicore dump xen:smp -o smp.core >unicore-dump-smp.txt 2>&1
+echo $? >unicore-dump-smp.status
+unicore analyze smp.core --image "$kernel" >unicore-analyze-smp.txt 2>&1
 
 # 5. bad input: one clear error each, never a crash
 unicore dump xen:31999 -o nodomain.core >bad-domid.txt 2>&1
