@@ -100,8 +100,13 @@ static void diagnose_panic(json_t *d, const json_t *p)
         say(d, "%s at %s", str(p, "exception"), frame_text(at, f, sizeof(f)));
     } else if (at) {
         char caller[256] = "";
-        if (json_array_size(bt) > 1)
-            frame_text(json_array_get(bt, 1), caller, sizeof(caller));
+        size_t i = 0;
+        /* "at" is frame 0, or frame 1 above usca_panic's halt loop */
+        while (i + 1 < json_array_size(bt) &&
+               strcmp(str(json_array_get(bt, i), "pc"), str(at, "pc")))
+            i++;
+        if (i + 1 < json_array_size(bt))
+            frame_text(json_array_get(bt, i + 1), caller, sizeof(caller));
         say(d, "software panic raised in %s%s%s", frame_text(at, f, sizeof(f)),
             caller[0] ? ", called from " : "", caller);
     }

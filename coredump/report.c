@@ -178,7 +178,10 @@ static void panic(const json_t *r)
         putchar('\n');
     }
     if (json_object_get(p, "registers")) {
-        printf("  registers at the fault\n");
+        if (str(p, "registers_from")[0])
+            printf("  registers of %s\n", str(p, "registers_from"));
+        else
+            printf("  registers at the fault\n");
         registers(json_object_get(p, "registers"), "    ");
     }
     if (json_object_get(p, "backtrace")) {
