@@ -169,7 +169,6 @@ static void read_agent(struct an *a)
 static void find_image(struct an *a, const char *given)
 {
     const char *hint = a->have_note ? a->note.image : "";
-    const char *how = "";
 
     if (a->have_note && a->note.build_id_len) {
         memcpy(a->build_id, a->note.build_id, a->note.build_id_len);
@@ -179,12 +178,14 @@ static void find_image(struct an *a, const char *given)
         memcpy(a->build_id, cb->build_id, cb->build_id_len);
         a->build_id_len = cb->build_id_len;
     }
+    a->image_skipped = json_array();
     a->image_err =
         unicore_image_find(a->core, given, hint, a->build_id, a->build_id_len,
-                           a->image, sizeof(a->image), &how);
-    a->image_how = how;
+                           &a->found, a->image_skipped);
     if (a->image_err)
         a->image[0] = '\0';
+    else
+        snprintf(a->image, sizeof(a->image), "%s", a->found.path);
 }
 
 int an_vcpu_live(struct an *a, uint32_t i, struct usc_regs *r, uint32_t *index)
@@ -279,8 +280,12 @@ static void section_image(struct an *a, json_t *r)
                                                : "not found: give --image"));
     } else {
         set(im, "path", an_str(a->image));
-        set(im, "found", json_string(a->image_how));
+        if (strcmp(a->found.image, a->found.path))
+            set(im, "boot_image", an_str(a->found.image));
+        set(im, "found", json_string(a->found.how));
     }
+    if (json_array_size(a->image_skipped))
+        set(im, "passed_over", json_incref(a->image_skipped));
     set(r, "image", im);
 }
 
@@ -360,6 +365,7 @@ static const struct {
 
 static void an_free(struct an *a)
 {
+    json_decref(a->image_skipped);
     usc_unwind_close(a->uw);
     free(a->threads);
     usc_agent_close(a->agent);
@@ -456,7 +462,12 @@ int unicore_analyze_main(int argc, char **argv)
         else if (!strcmp(what, "image") && err == -EBADF)
             why = "its build-id is not the core's";
         else if (!strcmp(what, "image") && err == -ENOEXEC)
-            why = "not an ELF executable";
+            why = "not an x86-64 ELF executable";
+        else if (!strcmp(what, "image") && err == -EBADMSG)
+            why = "its build-id note is malformed (a wrong size)";
+        else if (!strcmp(what, "image") && err == -ENOENT)
+            why = "no symbols in it, nor a debug file beside it or by its "
+                  "build-id";
         unicore_error(!strcmp(what, "image") ? image : argv[optind], "%s", why);
         return UNICORE_EXIT_FAIL;
     }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "agent_reader.h"
+#include "imagefind.h"
 #include "target.h"
 #include "unwind.h"
 #include "uscope_note.h"
@@ -37,8 +38,9 @@ struct an {
     size_t nthreads;
     uint8_t build_id[USC_BUILD_ID_MAX];
     uint32_t build_id_len;
-    char image[PATH_MAX]; /* "" when not found */
-    const char *image_how;
+    char image[PATH_MAX]; /* the file with the symbols; "" when not found */
+    struct usc_image_found found;
+    json_t *image_skipped; /* candidates passed over: [{"path", "why"}] */
     int image_err;
     struct usc_unwind *uw; /* NULL when libdw could not start */
 };

@@ -108,7 +108,8 @@ static void registers(const json_t *regs, const char *indent)
 static void header(const json_t *r)
 {
     const json_t *g = json_object_get(r, "guest");
-    const json_t *im = json_object_get(r, "image");
+    const json_t *im = json_object_get(r, "image"), *s;
+    size_t i;
 
     printf("core       %s (%s core)\n", str(r, "core"), str(r, "format"));
     printf("guest      %s", str(g, "name"));
@@ -124,6 +125,8 @@ static void header(const json_t *r)
         printf("image      %s (%s)\n", str(im, "path"), str(im, "found"));
     else
         printf("image      %s\n", str(im, "error"));
+    json_array_foreach(json_object_get(im, "passed_over"), i, s) printf(
+        "           passed over %s: %s\n", str(s, "path"), str(s, "why"));
     if (json_is_true(json_object_get(g, "live")))
         printf("dumped     %s, guest running (--live)\n", str(g, "dumped_at"));
     else if (str(g, "dumped_at")[0])
