@@ -40,7 +40,10 @@ json_t *an_text(const char *s, size_t len)
     for (size_t i = 0; i <= len; i++) {
         if (i < len && s[i] != '\n' && s[i] != '\0')
             continue;
-        size_t n = usc_sanitize_text(line, len + 1, s + start, i - start);
+        size_t end = i;
+        if (end > start && s[end - 1] == '\r') /* a serial line's CR LF */
+            end--;
+        size_t n = usc_sanitize_text(line, len + 1, s + start, end - start);
         memcpy(out + o, line, n);
         o += n;
         if (i < len && s[i] == '\n')
@@ -289,6 +292,16 @@ static void section_image(struct an *a, json_t *r)
     set(r, "image", im);
 }
 
+/* The end of (buf, len) that the report keeps, from a line's start. */
+static size_t tail_from(const char *buf, size_t len)
+{
+    size_t from = len > LOG_JSON_MAX ? len - LOG_JSON_MAX : 0;
+
+    while (from > 0 && from < len && buf[from - 1] != '\n')
+        from++;
+    return from;
+}
+
 static void section_console(struct an *a, json_t *r)
 {
     char *buf;
@@ -296,17 +309,25 @@ static void section_console(struct an *a, json_t *r)
     uint64_t head = 0;
     json_t *c;
 
+    if (!a->agent && a->console) {
+        /* no agent: the console the core carries (its last bytes) */
+        size_t from = tail_from(a->console, a->console_len);
+        c = json_object();
+        set(c, "source", json_string("the core's console note"));
+        set(c, "bytes_logged", json_integer((json_int_t)a->console_len));
+        set(c, "tail", an_text(a->console + from, a->console_len - from));
+        set(r, "console", c);
+        return;
+    }
     if (!a->agent)
         return;
     buf = malloc(LOG_CAP);
     if (!buf)
         return;
     if (usc_agent_log(a->agent, buf, LOG_CAP, &len, &head) == 0) {
-        size_t from = len > LOG_JSON_MAX ? len - LOG_JSON_MAX : 0;
-        /* Start at a line. */
-        while (from > 0 && from < len && buf[from - 1] != '\n')
-            from++;
+        size_t from = tail_from(buf, len);
         c = json_object();
+        set(c, "source", json_string("the agent's log"));
         set(c, "bytes_logged", json_integer((json_int_t)head));
         set(c, "tail", an_text(buf + from, len - from));
         set(r, "console", c);
@@ -356,16 +377,22 @@ static const struct {
     const char *name;
     void (*fill)(struct an *a, json_t *r);
 } sections[] = {
-    {"guest", section_guest},        {"image", section_image},
-    {"panic", an_section_panic},     {"vcpus", an_section_vcpus},
-    {"threads", an_section_threads}, {"diagnosis", an_section_diagnosis},
-    {"console", section_console},    {"metrics", section_metrics},
+    {"guest", section_guest},
+    {"image", section_image},
+    {"panic", an_section_panic},
+    {"crash_report", an_section_crash},
+    {"vcpus", an_section_vcpus},
+    {"threads", an_section_threads},
+    {"diagnosis", an_section_diagnosis},
+    {"console", section_console},
+    {"metrics", section_metrics},
     {"trace", an_section_trace},
 };
 
 static void an_free(struct an *a)
 {
     json_decref(a->image_skipped);
+    free(a->console);
     usc_unwind_close(a->uw);
     free(a->threads);
     usc_agent_close(a->agent);
@@ -390,6 +417,7 @@ int unicore_analyze(const char *core, const char *image, json_t **out,
     if (err)
         goto out;
     read_agent(&a);
+    an_read_console(&a);
     find_image(&a, image);
     if (image && a.image_err) {
         *what = "image";

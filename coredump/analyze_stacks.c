@@ -79,8 +79,12 @@ static uint32_t mem_vcpu(const struct an *a)
     return 0;
 }
 
-/* "write to a not-present page, kernel mode" for a page fault's code. */
-static void pf_text(uint64_t code, char *buf, size_t cap)
+const char *an_vector_name(uint64_t vector)
+{
+    return vector < 32 ? vector_names[vector] : NULL;
+}
+
+void an_pf_text(uint64_t code, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s %s page, %s mode%s",
              code & 16  ? "instruction fetch from"
@@ -91,8 +95,7 @@ static void pf_text(uint64_t code, char *buf, size_t cap)
              code & 8 ? ", reserved bit set" : "");
 }
 
-/* What the address (addr) is in the image: a function or a variable. */
-static json_t *where(struct an *a, uint64_t addr)
+json_t *an_where(struct an *a, uint64_t addr)
 {
     char name[USC_FRAME_FUNC_MAX], buf[USC_FRAME_FUNC_MAX + 24];
     uint64_t off = 0;
@@ -170,14 +173,14 @@ void an_section_panic(struct an *a, json_t *r)
         set(j, "vector", json_string("none (software panic)"));
     } else {
         set(j, "vector", json_integer((json_int_t)p->vector));
-        if (p->vector < 32 && vector_names[p->vector])
-            set(j, "exception", json_string(vector_names[p->vector]));
+        if (an_vector_name(p->vector))
+            set(j, "exception", json_string(an_vector_name(p->vector)));
         set(j, "error_code", an_hex(p->error_code));
         if (p->vector == 14) {
-            pf_text(p->error_code, buf, sizeof(buf));
+            an_pf_text(p->error_code, buf, sizeof(buf));
             set(j, "error", json_string(buf));
             set(j, "cr2", an_hex(p->cr2));
-            set(j, "cr2_symbol", where(a, p->cr2));
+            set(j, "cr2_symbol", an_where(a, p->cr2));
         }
     }
     if (panic_regs(a, &regs, &v) == 0) {
@@ -248,7 +251,7 @@ static json_t *wait_json(struct an *a, uint64_t obj)
     char type[96];
 
     set(w, "addr", an_hex(obj));
-    set(w, "symbol", where(a, obj));
+    set(w, "symbol", an_where(a, obj));
     if (a->uw && usc_unwind_data_type(a->uw, obj, type, sizeof(type)) == 0)
         set(w, "type", an_str(type));
     return w;
