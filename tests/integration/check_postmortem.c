@@ -161,6 +161,15 @@ START_TEST(test_panic_without_a_frame_starts_at_its_caller)
              NULL);
     ck_assert_msg(rc == 0, "unigdb CORE --gdb: %d: %s", rc, out);
     check_give_up_bt(out);
+    /* a wrong image gets the warning; the right one none */
+    rc = run(out, unigdb, core, "--gdb", "--image", test_env("USC_UNICORE"),
+             "--", "-batch", "-nx", NULL);
+    ck_assert_msg(rc == 0, "unigdb CORE --gdb --image: %d: %s", rc, out);
+    has(out, "is not the image the guest runs (build-id ");
+    rc = run(out, unigdb, core, "--gdb", "--image", test_env("USC_DEMOKERNEL"),
+             "--", "-batch", "-nx", NULL);
+    ck_assert_msg(rc == 0 && !strstr(out, "warning"), "unigdb: %d: %s", rc,
+                  out);
     /* analyze: the panic's place from its vCPU */
     rc = run(out, unicore, "analyze", core, NULL);
     ck_assert_msg(rc == 0, "unicore analyze: %d: %s", rc, out);
