@@ -156,6 +156,17 @@ START_TEST(test_panic_without_a_frame_starts_at_its_caller)
     rc = run(out, gdb, test_env("USC_DEMOKERNEL"), core, "-ex", "bt", NULL);
     ck_assert_msg(rc == 0, "gdb: %d: %s", rc, out);
     check_give_up_bt(out);
+    /* drgn on the core: its thread of the vCPU the same */
+    const char *py[] = {"/usr/bin/python3", "-c",
+                        "import drgn, sys\n"
+                        "p = drgn.Program()\n"
+                        "p.set_core_dump(sys.argv[1])\n"
+                        "p.load_debug_info([sys.argv[2]])\n"
+                        "print(next(p.threads()).stack_trace())\n",
+                        NULL};
+    rc = run(out, py, core, test_env("USC_DEMOKERNEL"), NULL);
+    ck_assert_msg(rc == 0, "drgn: %d: %s", rc, out);
+    check_give_up_bt(out);
     /* unigdb on the core, its image found from the core's note alone */
     rc = run(out, unigdb, core, "--gdb", "--", "-batch", "-nx", "-ex", "bt",
              NULL);
