@@ -380,8 +380,23 @@ static void with_console(const char *path, const char *console)
     free(nb);
 }
 
-/* A core of the stopped guest (g), with its console, at (core). */
-static void solo5_core(struct solo5_guest *g, char *core, size_t cap)
+static void copy_file(const char *from, const char *to)
+{
+    static char buf[1u << 20];
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    size_t n;
+
+    ck_assert(in && out);
+    while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+        ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    fclose(out);
+}
+
+/* A core of the stopped guest (g), with its console, at (core); the same
+ * without the console note at (bare) when not NULL. */
+static void solo5_core(struct solo5_guest *g, char *core, size_t cap,
+                       const char *bare)
 {
     static char out[OUT_MAX];
     const char *unicore[] = {test_env("USC_UNICORE"), NULL};
@@ -394,6 +409,8 @@ static void solo5_core(struct solo5_guest *g, char *core, size_t cap)
     snprintf(core, cap, "%s/%s.core", scratch, g->test);
     int rc = run(out, unicore, "dump", target, "-o", core, NULL);
     ck_assert_msg(rc == 0, "unicore dump %s: %d: %s", g->test, rc, out);
+    if (bare)
+        copy_file(core, bare);
     with_console(core, g->console);
 }
 
@@ -402,12 +419,13 @@ START_TEST(test_solo5_crashes_analyze_from_their_own_reports)
     static char out[OUT_MAX];
     const char *unicore[] = {test_env("USC_UNICORE"), NULL};
     struct solo5_guest exc, dump;
-    char core[2][256], where[256];
+    char core[2][256], where[256], bare[256], junk[256];
 
     solo5_boot(&exc, "test_exception");
     solo5_boot(&dump, "test_dumpcore");
-    solo5_core(&exc, core[0], sizeof(core[0]));
-    solo5_core(&dump, core[1], sizeof(core[1]));
+    solo5_core(&exc, core[0], sizeof(core[0]),
+               in_scratch(bare, sizeof(bare), "garbage.core"));
+    solo5_core(&dump, core[1], sizeof(core[1]), NULL);
     solo5_stop(&exc);
     solo5_stop(&dump);
 
@@ -450,6 +468,24 @@ START_TEST(test_solo5_crashes_analyze_from_their_own_reports)
     has(out, "Solo5 aborted: solo5_abort() called");
     has(out, where);
     has(out, "| Solo5: solo5_abort() called");
+
+    /* a console of lines that look like a crash report but are garbage:
+     * said so, nothing believed, no crash of the tool */
+    FILE *f = fopen(in_scratch(junk, sizeof(junk), "junk.log"), "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("Solo5: trap: type=#PF ec=0xzz rip=0x105fe2\n"
+          "Solo5: trap: type=#PF rip=0x99999999999999999999\n"
+          "Solo5: ABORT: :: Fatal\n"
+          "CRIT: RIP: 00000000zz127072 CS: 0008\n"
+          "CRIT: RAX: 1 RAX: 2\n",
+          f);
+    fclose(f);
+    with_console(bare, junk);
+    rc = run(out, unicore, "analyze", bare, "--image", exc.image, NULL);
+    ck_assert_msg(rc == 0, "analyze of garbage: %d: %s", rc, out);
+    has(out, "the console has 5 line(s) that look like a crash report but "
+             "do not parse: garbage, not believed");
+    ck_assert_msg(!strstr(out, "reported a trap"), "believed:\n%s", out);
 }
 END_TEST
 
