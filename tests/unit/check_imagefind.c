@@ -358,8 +358,15 @@ static pid_t http_server(const char *root, int *port)
         _exit(127);
     }
     close(fds[1]);
-    /* blocks until the server listens (or python dies: end of file) */
-    ck_assert_int_gt(read(fds[0], buf, sizeof(buf) - 1), 0);
+    /* blocks until the server listens (or python dies: end of file); the
+     * whole line, so that python never writes into a closed pipe */
+    size_t got = 0;
+    while (got < sizeof(buf) - 1 && !memchr(buf, '\n', got)) {
+        ssize_t r = read(fds[0], buf + got, sizeof(buf) - 1 - got);
+        ck_assert_int_gt(r, 0);
+        got += (size_t)r;
+    }
+    buf[got] = '\0';
     close(fds[0]);
     *port = atoi(buf);
     ck_assert_int_gt(*port, 0);
@@ -390,7 +397,7 @@ START_TEST(test_debuginfod_when_urls_are_set)
     int err = usc_image_find(&q, &found);
     kill(server, SIGTERM);
     waitpid(server, NULL, 0);
-    ck_assert_int_eq(err, 0);
+    ck_assert_msg(err == 0, "%d, passed over: %s", err, skips);
     ck_assert_str_eq(found.how, "from debuginfod");
     ck_assert_uint_eq(found.build_id_len, self_id_len);
     ck_assert_mem_eq(found.build_id, self_id, self_id_len);
