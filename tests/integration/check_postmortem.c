@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,6 +191,61 @@ START_TEST(test_panic_without_a_frame_starts_at_its_caller)
     before(out,
            "aborter (running), from the vCPU it panicked on:", "demo_give_up");
     ck_assert_int_eq(test_unirun_stop("noframe", NULL, 0), 0);
+}
+END_TEST
+
+/* ---- a Unikraft boot wrapper ----------------------------------------------
+ */
+
+static int agent_up(void *arg)
+{
+    const char *name = arg;
+    struct usc_target *t = NULL;
+    struct usc_agent *a = NULL;
+    int ok = usc_target_open(name, &t) == 0 &&
+             usc_agent_open(usc_target_physmem(t), USC_AGENT_SCAN, &a) == 0;
+
+    usc_agent_close(a);
+    usc_target_close(t);
+    return ok;
+}
+
+/* Unikraft's bootable image is a 32-bit multiboot wrapper, stripped, its
+ * build-id in a section no PT_NOTE covers: the tools find the .dbg beside
+ * it without --image, and believe its build-id is the agent's. */
+START_TEST(test_unikraft_wrapper_leads_to_its_dbg)
+{
+    static char out[OUT_MAX];
+    const char *unirun[] = {test_env("USC_UNIRUN"), NULL};
+    const char *unigdb[] = {test_env("USC_UNIGDB"), NULL};
+    const char *unicore[] = {test_env("USC_UNICORE"), NULL};
+    const char *dbg = test_env("USC_UK_HELLO_DBG");
+    char core[128], line[PATH_MAX + 64];
+
+    int rc = run(out, unirun, "--detach", "--accel", "tcg", "--memory", "64",
+                 "--name", "ukwrap", test_env("USC_UK_HELLO"), NULL);
+    ck_assert_msg(rc == 0, "unirun: %d: %s", rc, out);
+    ck_assert_msg(test_wait_for(agent_up, "ukwrap", TEST_BOOT_MS),
+                  "no agent in ukwrap");
+    rc = run(out, unigdb, "ukwrap", "--gdb", "--", "-batch", "-nx", "-ex",
+             "info threads", NULL);
+    ck_assert_msg(rc == 0, "unigdb --gdb: %d: %s", rc, out);
+    snprintf(line, sizeof(line),
+             "unigdb: symbols from %s (recorded; its "
+             "debug file beside it)",
+             dbg);
+    has(out, line);
+    ck_assert_msg(!strstr(out, "warning"), "a warning:\n%s", out);
+    has(out, "\"worker-0\"");
+    in_scratch(core, sizeof(core), "ukwrap.core");
+    rc = run(out, unicore, "dump", "ukwrap", "-o", core, NULL);
+    ck_assert_msg(rc == 0, "unicore dump: %d: %s", rc, out);
+    rc = run(out, unicore, "analyze", core, NULL);
+    ck_assert_msg(rc == 0, "unicore analyze: %d: %s", rc, out);
+    snprintf(line, sizeof(line),
+             "image      %s (recorded; its debug file beside it)", dbg);
+    has(out, line);
+    ck_assert_int_eq(test_unirun_stop("ukwrap", NULL, 0), 0);
 }
 END_TEST
 
@@ -521,5 +577,6 @@ int main(void)
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_panic_without_a_frame_starts_at_its_caller);
     tcase_add_test(tc, test_solo5_crashes_analyze_from_their_own_reports);
+    tcase_add_test(tc, test_unikraft_wrapper_leads_to_its_dbg);
     return test_run_suite(s);
 }
