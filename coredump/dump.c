@@ -136,10 +136,9 @@ static int collect_vcpus(struct dump *d)
         c->regs = c->live;
         if (d->have_panic && v == d->panic.vcpu) {
             c->signal = signal_of(d->panic.vector);
-            if (d->panic.regs.rip) {
-                c->regs = d->panic.regs;
+            /* no frame recorded: the vCPU's own registers, as they are */
+            if (usc_panic_regs(&d->panic, &c->live, &c->regs))
                 c->flags |= USC_NOTE_VCPU_PANIC_FRAME;
-            }
         }
     }
     d->desc.vcpus = d->vcpus;

@@ -8,6 +8,7 @@
 
 #include "agent_reader.h"
 #include "corewrite.h"
+#include "imagefind.h"
 #include "target.h"
 
 /* Exit statuses. */
@@ -96,21 +97,24 @@ int unicore_ramfile_find_agent(struct unicore_ramfile *rf,
 /* ---- image.c: the image a core was made from --------------------------- */
 
 /*
- * Find the image of the guest whose build-id is (id, len) for the core at
- * (core): (given) when not NULL (it must match when len > 0), else the
- * image path the core recorded (hint, may be ""), else an ELF file beside
- * the core or under its .build-id/xx/ folder. Copies the path into (out)
- * and a word saying where it was found into (how). Returns 0; -ENOENT;
- * -EBADF when (given) has another build-id.
+ * Find the symbols of the guest whose build-id is (id, len) for the core
+ * at (core), through usc_image_find (lib/imagefind.h): (given) when not
+ * NULL, the image path the core recorded (hint, may be ""), its debug
+ * file beside it, then by build-id under the core's folder, in
+ * /usr/lib/debug and from debuginfod. Fills (found); each candidate
+ * passed over is appended to (skipped) (a JSON array, may be NULL) as
+ * {"path", "why"}. Returns 0; -ENOENT; -EBADF when (given) has another
+ * build-id.
  */
 int unicore_image_find(const char *core, const char *given, const char *hint,
-                       const uint8_t *id, uint32_t len, char *out,
-                       size_t out_size, const char **how);
+                       const uint8_t *id, uint32_t len,
+                       struct usc_image_found *found, json_t *skipped);
 
 /*
- * Copy the image at (image), whose build-id is (id, len), into (dir) as
- * .build-id/xx/rest.debug (mode 0600), unless it is there. Returns 0 or
- * -errno.
+ * Copy what holds the symbols of the image at (image) (the image, or a
+ * boot wrapper's debug file beside it), whose build-id is (id, len), into
+ * (dir) as .build-id/xx/rest.debug (mode 0600), unless it is there.
+ * Returns 0, -EBADF when none has that build-id, or -errno.
  */
 int unicore_image_keep(const char *image, const uint8_t *id, uint32_t len,
                        const char *dir);

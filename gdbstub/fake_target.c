@@ -268,7 +268,7 @@ static void put_thread(unsigned char *ram, uint32_t i, const char *name,
     t->regs.rbp = 0x8010 + 0x1000 * i;
 }
 
-static void put_agent(unsigned char *ram, int panicked)
+static void put_agent(unsigned char *ram, int panicked, uint32_t nvcpus)
 {
     struct usc_control_block *cb = (struct usc_control_block *)(ram + FAKE_CB);
     struct usc_metric *m = (struct usc_metric *)(ram + METRICS_AT);
@@ -306,7 +306,16 @@ static void put_agent(unsigned char *ram, int panicked)
     put_thread(ram, 2, "sleeper", USC_THREAD_RUNNABLE);
     memcpy(ram + LOG_AT, log, sizeof(log) - 1);
     cb->log_head = cb->log_reserve = sizeof(log) - 1;
-    if (panicked) {
+    if (panicked == FAKE_PANIC_NO_FRAME) {
+        /* usca_panic(reason, NULL) on the last vCPU: no registers */
+        p->seq = 2;
+        p->valid = 1;
+        p->vcpu = nvcpus - 1;
+        p->vector = USC_PANIC_NO_VECTOR;
+        p->thread_id = 1;
+        p->count = 1;
+        snprintf(p->reason, sizeof(p->reason), "gave up");
+    } else if (panicked) {
         p->seq = 2;
         p->valid = 1;
         p->vector = 14;
@@ -349,7 +358,7 @@ int unigdb_fake_open(uint32_t nvcpus, int agent, int panicked, int read_only,
         f->regs[v].fs_base = 0x1111 * (v + 1);
     }
     if (agent)
-        put_agent(f->ram, panicked);
+        put_agent(f->ram, panicked, nvcpus);
     err = usc_target_wrap(read_only ? &fake_ro : &fake_rw, f, t);
     if (err) {
         fake_close(f);

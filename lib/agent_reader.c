@@ -475,3 +475,20 @@ int usc_agent_panic(struct usc_agent *a, struct usc_panic *out)
     *out = raw;
     return 0;
 }
+
+int usc_panic_has_frame(const struct usc_panic *p)
+{
+    /* No code runs at 0: a frame's rip is never zero. */
+    return p->regs.rip != 0;
+}
+
+int usc_panic_regs(const struct usc_panic *p, const struct usc_regs *vcpu,
+                   struct usc_regs *out)
+{
+    if (usc_panic_has_frame(p)) {
+        *out = p->regs;
+        return 1;
+    }
+    *out = *vcpu;
+    return 0;
+}

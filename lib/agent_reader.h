@@ -201,4 +201,22 @@ int usc_agent_log(struct usc_agent *a, char *buf, size_t cap, size_t *len,
  */
 int usc_agent_panic(struct usc_agent *a, struct usc_panic *out);
 
+/*
+ * Does the panic record (p) carry a register frame? A panic recorded
+ * without one (usca_panic(reason, NULL), which the agent's API allows)
+ * has all its registers zero.
+ */
+int usc_panic_has_frame(const struct usc_panic *p);
+
+/*
+ * The registers of the thread that panicked, into (out): the record's
+ * frame when it has one (returns 1); else (vcpu), the registers of the
+ * vCPU it ran on (p->vcpu), which then sits in usca_panic's halt loop,
+ * called from the function that panicked (returns 0); (vcpu) may be NULL
+ * when the record has a frame. Every tool takes a panicked thread's
+ * registers from here.
+ */
+int usc_panic_regs(const struct usc_panic *p, const struct usc_regs *vcpu,
+                   struct usc_regs *out);
+
 #endif /* USC_AGENT_READER_H */

@@ -1,4 +1,5 @@
-/* Planted bugs for unicore: assert, stack overflow, deadlock; and touch=N. */
+/* Planted bugs for unicore: assert, stack overflow, deadlock, abort; touch=N.
+ */
 #include <uniscope/agent.h>
 
 #include "cpu.h"
@@ -273,6 +274,25 @@ static void locker_b(void *arg)
     kprintf("locker-b: done\n");
 }
 
+/* ---- abort: a software panic that records no frame ------------------- */
+
+/* Gives up as code does that calls the agent's panic with no registers:
+ * the vCPU then halts in usca_panic, called from here. */
+__attribute__((noinline)) void demo_give_up(const char *why)
+{
+    kprintf("aborter: giving up: %s\n", why);
+    if (!xen_present())
+        usca_panic(why, NULL);
+    demo_panic(why, NULL);
+}
+
+static void aborter(void *arg)
+{
+    (void)arg;
+    sleep_ticks(BUG_DELAY_TICKS);
+    demo_give_up("abort: nothing left to try");
+}
+
 /* ---- touch=N ----------------------------------------------------------- */
 
 /* Fill (mib) MiB above the image with non-zero bytes, for dump benchmarks.
@@ -326,6 +346,9 @@ void bugs_start(const struct options *opt)
         }
         thread_create("locker-a", locker_a, NULL);
         thread_create("locker-b", locker_b, NULL);
+        break;
+    case SCENARIO_ABORT:
+        thread_create("aborter", aborter, NULL);
         break;
     default:
         break;

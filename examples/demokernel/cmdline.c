@@ -19,6 +19,7 @@ static const char *const scenario_names[] = {
     /* smp_scenarios.c */
     [SCENARIO_RACE] = "race",
     [SCENARIO_STRESS] = "stress",
+    [SCENARIO_ABORT] = "abort",
 };
 
 const char *scenario_name(enum scenario s)

@@ -147,6 +147,7 @@ enum scenario {
     SCENARIO_DEADLOCK, /* bugs.c: two threads, each waiting for the other */
     SCENARIO_RACE,     /* smp_scenarios.c: a counter updated without lock */
     SCENARIO_STRESS,   /* smp_scenarios.c: every vCPU traces flat out */
+    SCENARIO_ABORT,    /* bugs.c: usca_panic(reason, NULL), no frame */
 };
 
 #define CRASH_DELAY_TICKS 20 /* scenario=crash: 200 ms unless crash_after= */

@@ -1056,6 +1056,32 @@ START_TEST(thread_on_a_vcpu_out_of_range_is_refused_alone)
 }
 END_TEST
 
+/* What every tool (unigdb, unicore analyze, the core writer) takes as the
+ * registers of the thread that panicked. */
+START_TEST(panic_without_a_frame_takes_the_vcpus_registers)
+{
+    struct usc_panic p;
+    struct usc_regs vcpu, out;
+
+    memset(&p, 0, sizeof(p));
+    memset(&vcpu, 0, sizeof(vcpu));
+    vcpu.rip = 0x1500;
+    vcpu.rsp = 0x6000;
+    /* usca_panic(reason, NULL): no frame, the vCPU's own */
+    ck_assert_int_eq(usc_panic_has_frame(&p), 0);
+    ck_assert_int_eq(usc_panic_regs(&p, &vcpu, &out), 0);
+    ck_assert_uint_eq(out.rip, 0x1500);
+    ck_assert_uint_eq(out.rsp, 0x6000);
+    /* with a frame, the frame; the vCPU may be unknown */
+    p.regs.rip = 0x1234;
+    p.regs.rsp = 0x7000;
+    ck_assert_int_eq(usc_panic_has_frame(&p), 1);
+    ck_assert_int_eq(usc_panic_regs(&p, NULL, &out), 1);
+    ck_assert_uint_eq(out.rip, 0x1234);
+    ck_assert_uint_eq(out.rsp, 0x7000);
+}
+END_TEST
+
 static Suite *agent_reader_suite(void)
 {
     Suite *s = suite_create("agent_reader");
@@ -1148,6 +1174,7 @@ static Suite *agent_reader_suite(void)
     tcase_add_test(tc, panic_with_unterminated_reason_is_einval);
     tcase_add_test(tc, panic_with_a_bad_vcpu_is_einval);
     tcase_add_test(tc, panic_being_written_forever_is_eagain);
+    tcase_add_test(tc, panic_without_a_frame_takes_the_vcpus_registers);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -637,6 +637,33 @@ START_TEST(test_panicked_guest_stops_at_its_fault)
 }
 END_TEST
 
+/* usca_panic(reason, NULL): the thread that panicked has its vCPU's
+ * registers, not a frame of zeros, so gdb's bt starts where it panicked. */
+START_TEST(test_panic_without_a_frame_takes_its_vcpus_registers)
+{
+    open_fake(2, 1, FAKE_PANIC_NO_FRAME, 0);
+    fake->regs[1].rip = 0x1500;
+    fake->regs[1].rsp = 0x6000;
+    ASSERT_STOP(ask("?"), "T06thread:4;");
+    ask("Hg4");
+    const char *g = ask("g");
+    ck_assert_uint_eq(g_reg(g, OFF_RIP), 0x1500);
+    ck_assert_uint_eq(g_reg(g, OFF_FS_BASE), 0x2222);
+    ck_assert_str_eq(ask("p7"), "0060000000000000"); /* rsp */
+    ck_assert_ptr_nonnull(
+        strstr(ask("qXfer:threads:read::0,fff"), ">panicked: gave up"));
+    /* the other vCPU's registers are its own */
+    ask("Hg1");
+    ck_assert_uint_eq(g_reg(ask("g"), OFF_RIP), 0x100);
+    close_fake();
+    /* a read-only target (a core) the same */
+    open_fake(2, 1, FAKE_PANIC_NO_FRAME, 1);
+    ask("Hg4");
+    ck_assert_uint_eq(g_reg(ask("g"), OFF_RIP), 0x101);
+    close_fake();
+}
+END_TEST
+
 START_TEST(test_detach_removes_points_and_runs)
 {
     open_fake(1, 0, 0, 0);
@@ -779,6 +806,8 @@ static Suite *gdbstub_suite(void)
     tcase_add_test(session, test_monitor_commands);
     tcase_add_test(session, test_a_slot_in_flux_leaves_the_others);
     tcase_add_test(session, test_panicked_guest_stops_at_its_fault);
+    tcase_add_test(session,
+                   test_panic_without_a_frame_takes_its_vcpus_registers);
     tcase_add_test(session, test_detach_removes_points_and_runs);
     tcase_add_test(session, test_gdb_vanishing_removes_points_and_runs);
     tcase_add_test(session, test_read_only_target_refuses_changes);
