@@ -114,6 +114,15 @@ int test_run_suite(Suite *s);
 const char *test_env(const char *name);
 
 /*
+ * unirun --detach --accel tcg --memory (mem_mib) --name (name) (image) --
+ * (kernel_args), at most TEST_BOOT_MS. Fails the test, with unirun's
+ * output, unless unirun exits 0. Returns once unirun has: the guest may
+ * still be in its boot code.
+ */
+void test_boot_image(const char *name, const char *image, unsigned mem_mib,
+                     const char *kernel_args);
+
+/*
  * unirun --detach --accel tcg --memory (mem_mib) --name (name) the demo
  * kernel (USC_DEMOKERNEL) with (kernel_args), at most TEST_BOOT_MS. Fails
  * the test, with unirun's output, unless unirun exits 0.
