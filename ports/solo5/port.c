@@ -201,41 +201,11 @@ void __wrap_solo5_exit(int status)
     __real_solo5_exit(status);
 }
 
-/*
- * The registers at the label inside the asm, so that a debugger unwinds
- * the software panic from this function up through the caller of
- * solo5_abort.
- */
-#define CAPTURE_REGS(r)                                                        \
-    __asm__ volatile("leaq 1f(%%rip), %%rax\n\t"                               \
-                     "movq %%rax, %c[rip](%0)\n\t"                             \
-                     "movq %%rsp, %c[rsp](%0)\n\t"                             \
-                     "movq %%rbp, %c[rbp](%0)\n\t"                             \
-                     "movq %%rbx, %c[rbx](%0)\n\t"                             \
-                     "movq %%r12, %c[r12](%0)\n\t"                             \
-                     "movq %%r13, %c[r13](%0)\n\t"                             \
-                     "movq %%r14, %c[r14](%0)\n\t"                             \
-                     "movq %%r15, %c[r15](%0)\n\t"                             \
-                     "pushfq\n\t"                                              \
-                     "popq %c[rflags](%0)\n"                                   \
-                     "1:"                                                      \
-                     :                                                         \
-                     : "r"(r), [rip] "i"(offsetof(struct usc_regs, rip)),      \
-                       [rsp] "i"(offsetof(struct usc_regs, rsp)),              \
-                       [rbp] "i"(offsetof(struct usc_regs, rbp)),              \
-                       [rbx] "i"(offsetof(struct usc_regs, rbx)),              \
-                       [r12] "i"(offsetof(struct usc_regs, r12)),              \
-                       [r13] "i"(offsetof(struct usc_regs, r13)),              \
-                       [r14] "i"(offsetof(struct usc_regs, r14)),              \
-                       [r15] "i"(offsetof(struct usc_regs, r15)),              \
-                       [rflags] "i"(offsetof(struct usc_regs, rflags))         \
-                     : "rax", "memory")
-
 void __wrap_solo5_abort(void)
 {
     struct usc_regs regs = {0};
 
-    CAPTURE_REGS(&regs);
+    usca_solo5_capture(&regs);
     usca_solo5_system_regs(&regs);
     struct usca_fault fault = {.vector = USC_PANIC_NO_VECTOR, .regs = &regs};
     usca_panic_record("solo5_abort() called", &fault);

@@ -49,6 +49,13 @@ struct usca_solo5_gprs {
 /* Called by the stubs with the vector and the saved registers. */
 void usca_solo5_trap(uint64_t vector, const struct usca_solo5_gprs *g);
 
+/*
+ * Store in (r) the caller's registers as they will be once this returns:
+ * rip the return address, rsp past it, rbp, rbx, r12-r15 and rflags as
+ * they are (traps.S). A debugger unwinds the caller from them.
+ */
+void usca_solo5_capture(struct usc_regs *r);
+
 /* Fill the segment, control and MSR fields of (r) from this CPU. */
 void usca_solo5_system_regs(struct usc_regs *r);
 

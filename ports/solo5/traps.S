@@ -100,6 +100,29 @@ STUB 29
 STUB 30
 STUB 31
 
+/*
+ * void usca_solo5_capture(struct usc_regs *r): the caller's registers as
+ * they will be once this returns (offsets of struct usc_regs, checked in
+ * traps.c).
+ */
+    .globl usca_solo5_capture
+    .type usca_solo5_capture, @function
+usca_solo5_capture:
+    movq (%rsp), %rax
+    movq %rax, 128(%rdi)        /* rip: where the caller goes on */
+    leaq 8(%rsp), %rax
+    movq %rax, 56(%rdi)         /* rsp: the caller's, past the return */
+    movq %rbp, 48(%rdi)
+    movq %rbx, 8(%rdi)
+    movq %r12, 96(%rdi)
+    movq %r13, 104(%rdi)
+    movq %r14, 112(%rdi)
+    movq %r15, 120(%rdi)
+    pushfq
+    popq 136(%rdi)              /* rflags */
+    ret
+    .size usca_solo5_capture, . - usca_solo5_capture
+
     .section .rodata
     .align 8
     .globl usca_solo5_stubs

@@ -9,6 +9,16 @@
 #define MSR_GS_BASE 0xc0000101u
 #define MSR_KERNEL_GS_BASE 0xc0000102u
 
+/* The offsets usca_solo5_capture (traps.S) stores at. */
+_Static_assert(offsetof(struct usc_regs, rbx) == 8 &&
+                   offsetof(struct usc_regs, rbp) == 48 &&
+                   offsetof(struct usc_regs, rsp) == 56 &&
+                   offsetof(struct usc_regs, r12) == 96 &&
+                   offsetof(struct usc_regs, r15) == 120 &&
+                   offsetof(struct usc_regs, rip) == 128 &&
+                   offsetof(struct usc_regs, rflags) == 136,
+               "struct usc_regs as traps.S stores it");
+
 /* An x86-64 interrupt gate (16 bytes). */
 struct gate {
     uint16_t offset_lo, selector;

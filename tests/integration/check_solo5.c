@@ -3,7 +3,6 @@
 #include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -199,12 +198,10 @@ static char *unicore(int *rc, const char *a1, const char *a2, const char *a3,
     return run(argv, rc);
 }
 
-static char scratch_dir[64]; /* traces and cores, removed at the end */
-
-/* "SCRATCH/NAME" into (buf). */
+/* "SCRATCH/NAME" into (buf): the suite's folder, removed at its end. */
 static void scratch(char *buf, size_t cap, const char *name)
 {
-    snprintf(buf, cap, "%s/%s", scratch_dir, name);
+    snprintf(buf, cap, "%s/%s", test_env("USC_TEST_SCRATCH"), name);
 }
 
 /* ---- with the port ------------------------------------------------------ */
@@ -273,31 +270,6 @@ START_TEST(test_agent_published_at_boot_console_in_the_log)
 }
 END_TEST
 
-/* Guest (name) of a unitop JSON iteration, or NULL. */
-static json_t *top_guest(json_t *iteration, const char *name)
-{
-    json_t *g;
-    size_t i;
-    json_array_foreach(json_object_get(iteration, "guests"), i, g)
-    {
-        if (!strcmp(json_string_value(json_object_get(g, "name")), name))
-            return g;
-    }
-    return NULL;
-}
-
-static json_int_t top_metric(json_t *g, const char *metric)
-{
-    json_t *m;
-    size_t i;
-    json_array_foreach(json_object_get(g, "metrics"), i, m)
-    {
-        if (!strcmp(json_string_value(json_object_get(m, "name")), metric))
-            return json_integer_value(json_object_get(m, "value"));
-    }
-    return -1;
-}
-
 START_TEST(test_unitop_agent_figures_advance_and_dashes_without)
 {
     boot_work();
@@ -320,22 +292,22 @@ START_TEST(test_unitop_agent_figures_advance_and_dashes_without)
     json_t *root = json_loads(out, 0, &jerr);
     ck_assert_msg(root && json_array_size(root) == 2, "unitop JSON: %s:\n%s",
                   jerr.text, out);
-    json_t *a = top_guest(json_array_get(root, 0), WORK);
-    json_t *b = top_guest(json_array_get(root, 1), WORK);
+    json_t *a = test_top_guest(json_array_get(root, 0), WORK);
+    json_t *b = test_top_guest(json_array_get(root, 1), WORK);
     ck_assert_msg(a && b, "%s missing:\n%s", WORK, out);
     ck_assert_str_eq(json_string_value(json_object_get(b, "agent_name")),
                      "solo5-hello");
-    json_int_t w1 = top_metric(a, "work_items"),
-               w2 = top_metric(b, "work_items");
+    json_int_t w1 = test_top_metric(a, "work_items"),
+               w2 = test_top_metric(b, "work_items");
     ck_assert_msg(w1 > 0 && w2 > w1, "work_items %lld then %lld", (long long)w1,
                   (long long)w2);
-    ck_assert_int_gt(top_metric(b, "hello_ticks"),
-                     top_metric(a, "hello_ticks"));
+    ck_assert_int_gt(test_top_metric(b, "hello_ticks"),
+                     test_top_metric(a, "hello_ticks"));
     ck_assert_int_ge(json_integer_value(json_object_get(b, "threads")), 6);
     ck_assert_int_gt(json_integer_value(json_object_get(b, "heap_bytes")), 0);
 
     /* Without the agent: the hypervisor's figures, nothing of the agent's. */
-    json_t *bare = top_guest(json_array_get(root, 1), BARE);
+    json_t *bare = test_top_guest(json_array_get(root, 1), BARE);
     ck_assert_msg(bare, "%s missing:\n%s", BARE, out);
     ck_assert_str_eq(json_string_value(json_object_get(bare, "state")),
                      "running");
@@ -582,34 +554,12 @@ START_TEST(test_agentless_registers_bt_and_a_core_gdb_loads)
 }
 END_TEST
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void setup(void)
-{
-    test_rundir_fixture_setup();
-    snprintf(scratch_dir, sizeof(scratch_dir), "/tmp/usc-solo5-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(scratch_dir));
-}
-
-static void teardown(void)
-{
-    test_rundir_teardown();
-    if (scratch_dir[0])
-        nftw(scratch_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-}
-
 int main(void)
 {
     TCase *tc;
     Suite *s = test_suite("solo5", "solo5-hello", 300, &tc);
-    tcase_add_unchecked_fixture(tc, setup, teardown);
+    tcase_add_unchecked_fixture(tc, test_rundir_fixture_setup,
+                                test_rundir_teardown);
     tcase_add_test(tc, test_agent_published_at_boot_console_in_the_log);
     tcase_add_test(tc, test_unitop_agent_figures_advance_and_dashes_without);
     tcase_add_test(tc, test_gdb_threads_wait_points_breakpoint_detach);

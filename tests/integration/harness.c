@@ -476,6 +476,34 @@ int test_unirun_list(char *out, size_t cap)
     return test_run(argv, out, cap, 30000);
 }
 
+/* ---- unitop's JSON ------------------------------------------------------ */
+
+json_t *test_top_guest(json_t *iteration, const char *name)
+{
+    json_t *g;
+    size_t i;
+
+    json_array_foreach(json_object_get(iteration, "guests"), i, g)
+    {
+        if (!strcmp(json_string_value(json_object_get(g, "name")), name))
+            return g;
+    }
+    return NULL;
+}
+
+json_int_t test_top_metric(json_t *g, const char *metric)
+{
+    json_t *m;
+    size_t i;
+
+    json_array_foreach(json_object_get(g, "metrics"), i, m)
+    {
+        if (!strcmp(json_string_value(json_object_get(m, "name")), metric))
+            return json_integer_value(json_object_get(m, "value"));
+    }
+    return -1;
+}
+
 /* ---- a running guest ---------------------------------------------------- */
 
 struct usc_target *test_target_open(const char *name)

@@ -6,6 +6,7 @@
 #define USC_TEST_HARNESS_H
 
 #include <check.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -151,6 +152,14 @@ int test_unirun_stop(const char *name, char *out, size_t cap);
  * unirun's exit status (see test_run).
  */
 int test_unirun_list(char *out, size_t cap);
+
+/* ---- unitop's JSON ------------------------------------------------------ */
+
+/* The guest named (name) in one iteration of unitop --format json, or NULL. */
+json_t *test_top_guest(json_t *iteration, const char *name);
+
+/* The value of metric (metric) of unitop's guest (g), or -1 if it has none. */
+json_int_t test_top_metric(json_t *g, const char *metric);
 
 /* ---- a running guest ---------------------------------------------------- */
 
