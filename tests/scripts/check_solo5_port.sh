@@ -2,10 +2,12 @@
 # The build-time errors of uniscope's Solo5 port, on real Solo5 objects:
 # a Solo5 tree lacking a symbol the port needs gets one line naming it; an
 # image without the port's note gets one line from usc-solo5-buildid; an
-# image with it gets the SHA-1 of itself (the id zeroed), as ld would.
+# image with it gets the SHA-1 of itself (the id zeroed), as ld would; the
+# port linked without its --wrap flags (so without its init) does not link.
 # usage: check_solo5_port.sh SOLO5_DIR CHECK_BINDINGS BUILDID AGENTLESS_IMAGE
+#        PORT_OBJECT AGENT_ARCHIVE
 set -euo pipefail
-solo5=$1 check=$2 buildid=$3 bare=$4
+solo5=$1 check=$2 buildid=$3 bare=$4 port=$5 agent=$6
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() {
@@ -71,4 +73,15 @@ got=$(readelf -n "$img" | awk '/Build ID:/ { print $3 }')
 got=$(readelf -n "$img" | awk '/Build ID:/ { print $3 }')
 [ "$got" = "$want" ] || fail "a second run gave $got"
 [ -z "$(find "$tmp" -name '*.buildid-*')" ] || fail "a temporary file was left"
+
+# The port without its --wrap flags: no image, the init's absence named.
+echo 'int solo5_app_main(const void *si) { (void)si; return 0; }' >"$tmp/app.c"
+"$cc" -c "$tmp/app.c" -o "$tmp/app.o"
+if "$cc" -z solo5-abi=virtio "$tmp/app.o" "$tmp/mft.o" "$port" "$agent" \
+    -o "$tmp/nowrap.virtio" 2>"$tmp/err"; then
+    fail "the port links without --wrap=solo5_app_main"
+fi
+grep -q "undefined reference to \`__real_solo5_app_main'" "$tmp/err" ||
+    fail "unclear: $(cat "$tmp/err")"
+[ ! -e "$tmp/nowrap.virtio" ] || fail "an image was left"
 echo "PASS"
