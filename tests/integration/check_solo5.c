@@ -319,7 +319,8 @@ START_TEST(test_unitop_agent_figures_advance_and_dashes_without)
     ck_assert_uint_eq(json_array_size(json_object_get(bare, "metrics")), 0);
     json_decref(root);
 
-    /* The text view shows a dash for each agent figure. */
+    /* The text view: NAME STATE VCPUS CPU% MEM UPTIME, then a dash for
+     * each agent figure (THR CSW/s TRC/s LOST HEAP METRICS). */
     char *text_argv[] = {
         (char *)test_env("USC_UNITOP"), "-b", "-n", "1", "-d", "0.3", NULL};
     out = run(text_argv, &rc);
@@ -329,9 +330,16 @@ START_TEST(test_unitop_agent_figures_advance_and_dashes_without)
     char *end = strchr(row + 1, '\n');
     if (end)
         *end = '\0';
-    ck_assert_msg(strstr(row, " running ") && strstr(row, " 64M ") &&
-                      strstr(row, "    -      -"),
-                  "the %s row: %s", BARE, row);
+    char copy[512], *word[16];
+    int n = 0;
+    snprintf(copy, sizeof(copy), "%s", row + 1);
+    for (char *w = strtok(copy, " "); w && n < 16; w = strtok(NULL, " "))
+        word[n++] = w;
+    ck_assert_msg(n == 12, "the %s row: %s", BARE, row + 1);
+    ck_assert_str_eq(word[1], "running");
+    ck_assert_str_eq(word[4], "64M");
+    for (int i = 6; i < 12; i++)
+        ck_assert_msg(!strcmp(word[i], "-"), "the %s row: %s", BARE, row + 1);
 }
 END_TEST
 
