@@ -29,8 +29,13 @@ extern const char usca_solo5_name[] __attribute__((weak));
 
 /* ---- the five hooks ---------------------------------------------------- */
 
-/* Solo5's monotonic clock, in nanoseconds: the TSC scaled (virtio), or
- * the tender's clock (hvt); cheap and safe in trap handlers. */
+/*
+ * Solo5's monotonic clock, in nanoseconds: the TSC scaled (virtio), or the
+ * tender's clock (hvt); a rdtsc and a multiply. It updates Solo5's clock
+ * state, so it is not reentrant: the agent calls it from the application
+ * (Solo5 runs no application code in interrupts) and, once, from the
+ * fatal-trap path.
+ */
 uint64_t usca_port_timestamp(void)
 {
     return solo5_clock_monotonic();
