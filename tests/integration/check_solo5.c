@@ -489,7 +489,10 @@ START_TEST(test_fault_and_abort_dumped_unattended_and_analyzed)
     test_boot_image(FAULT, image(), 64, "mode=fault after=300");
     test_boot_image(CRASH, image(), 64, "mode=crash after=300");
     ck_assert_msg(test_wait_for(cores_written, &w, BOOT_MS),
-                  "unicore watch wrote no core of %s and %s", FAULT, CRASH);
+                  "unicore watch wrote no core of %s and %s (a host that "
+                  "keeps a crashed Solo5 guest is needed: Solo5's exit "
+                  "writes to isa-debug-exit, which ends QEMU)",
+                  FAULT, CRASH);
     int64_t deadline = test_now_ms() + TOOL_MS;
     while (waitpid(pid, &st, WNOHANG) == 0 && test_now_ms() < deadline)
         test_poll_pause();
@@ -562,17 +565,30 @@ START_TEST(test_agentless_registers_bt_and_a_core_gdb_loads)
 }
 END_TEST
 
+/*
+ * USC_SOLO5_TESTS=live or =crash runs one half (CMake registers the crash
+ * test apart: it needs a host that keeps a crashed Solo5 guest, whose exit
+ * writes to QEMU's isa-debug-exit port); unset, both.
+ */
 int main(void)
 {
+    const char *only = getenv("USC_SOLO5_TESTS");
+    int live = !only || strcmp(only, "crash") != 0;
+    int crash = !only || strcmp(only, "live") != 0;
     TCase *tc;
     Suite *s = test_suite("solo5", "solo5-hello", 300, &tc);
+
     tcase_add_unchecked_fixture(tc, test_rundir_fixture_setup,
                                 test_rundir_teardown);
-    tcase_add_test(tc, test_agent_published_at_boot_console_in_the_log);
-    tcase_add_test(tc, test_unitop_agent_figures_advance_and_dashes_without);
-    tcase_add_test(tc, test_gdb_threads_wait_points_breakpoint_detach);
-    tcase_add_test(tc, test_unitrace_record_read_by_babeltrace);
-    tcase_add_test(tc, test_agentless_registers_bt_and_a_core_gdb_loads);
-    tcase_add_test(tc, test_fault_and_abort_dumped_unattended_and_analyzed);
+    if (live) {
+        tcase_add_test(tc, test_agent_published_at_boot_console_in_the_log);
+        tcase_add_test(tc,
+                       test_unitop_agent_figures_advance_and_dashes_without);
+        tcase_add_test(tc, test_gdb_threads_wait_points_breakpoint_detach);
+        tcase_add_test(tc, test_unitrace_record_read_by_babeltrace);
+        tcase_add_test(tc, test_agentless_registers_bt_and_a_core_gdb_loads);
+    }
+    if (crash)
+        tcase_add_test(tc, test_fault_and_abort_dumped_unattended_and_analyzed);
     return test_run_suite(s);
 }
