@@ -210,17 +210,35 @@ struct list_wait {
     const char *name, *agent;
 };
 
-/* unirun --list shows guest (name) running with AGENT column (agent). */
+/* The words of (line) into (word) (at most 16, in place); their count. */
+static int words(char *line, char **word)
+{
+    int n = 0;
+    for (char *w = strtok(line, " "); w && n < 16; w = strtok(NULL, " "))
+        word[n++] = w;
+    return n;
+}
+
+/* unirun --list shows guest (name) running, its AGENT column (agent). */
 static int listed(void *arg)
 {
     struct list_wait *w = arg;
-    char out[8192];
+    char out[8192], *line[64], *word[16];
+    int lines = 0, agent = -1;
+
     if (test_unirun_list(out, sizeof(out)) != 0)
         return 0;
-    for (char *l = strtok(out, "\n"); l; l = strtok(NULL, "\n")) {
-        size_t n = strlen(w->name), la = strlen(l), aa = strlen(w->agent);
-        if (!strncmp(l, w->name, n) && l[n] == ' ' && strstr(l, " running ") &&
-            la > aa && !strcmp(l + la - aa, w->agent) && l[la - aa - 1] == ' ')
+    for (char *l = strtok(out, "\n"); l && lines < 64; l = strtok(NULL, "\n"))
+        line[lines++] = l;
+    /* The header names the columns. */
+    int n = lines ? words(line[0], word) : 0;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(word[i], "AGENT"))
+            agent = i;
+    for (int k = 1; agent >= 0 && k < lines; k++) {
+        n = words(line[k], word);
+        if (n > agent && !strcmp(word[0], w->name) &&
+            !strcmp(word[1], "running") && !strcmp(word[agent], w->agent))
             return 1;
     }
     return 0;
@@ -331,10 +349,8 @@ START_TEST(test_unitop_agent_figures_advance_and_dashes_without)
     if (end)
         *end = '\0';
     char copy[512], *word[16];
-    int n = 0;
     snprintf(copy, sizeof(copy), "%s", row + 1);
-    for (char *w = strtok(copy, " "); w && n < 16; w = strtok(NULL, " "))
-        word[n++] = w;
+    int n = words(copy, word);
     ck_assert_msg(n == 12, "the %s row: %s", BARE, row + 1);
     ck_assert_str_eq(word[1], "running");
     ck_assert_str_eq(word[4], "64M");
