@@ -408,8 +408,9 @@ static void wait_scheduler(const char *name)
     usc_target_close(t);
 }
 
-void test_boot_vcpus(const char *name, unsigned mem_mib, unsigned vcpus,
-                     const char *kernel_args)
+/* unirun --detach (image) as (name), with --vcpus (vcpus) unless 0. */
+static void unirun_detach(const char *name, const char *image, unsigned mem_mib,
+                          unsigned vcpus, const char *kernel_args)
 {
     char out[4096], mib[16], ncpu[16];
     snprintf(mib, sizeof(mib), "%u", mem_mib);
@@ -427,12 +428,25 @@ void test_boot_vcpus(const char *name, unsigned mem_mib, unsigned vcpus,
         argv[n++] = "--vcpus";
         argv[n++] = ncpu;
     }
-    argv[n++] = (char *)test_env("USC_DEMOKERNEL");
+    argv[n++] = (char *)image;
     argv[n++] = "--";
     argv[n++] = (char *)kernel_args;
     argv[n] = NULL;
     int rc = test_run(argv, out, sizeof(out), TEST_BOOT_MS);
     ck_assert_msg(rc == 0, "unirun --detach %s: %d: %s", name, rc, out);
+}
+
+void test_boot_image(const char *name, const char *image, unsigned mem_mib,
+                     const char *kernel_args)
+{
+    unirun_detach(name, image, mem_mib, 0, kernel_args);
+}
+
+void test_boot_vcpus(const char *name, unsigned mem_mib, unsigned vcpus,
+                     const char *kernel_args)
+{
+    unirun_detach(name, test_env("USC_DEMOKERNEL"), mem_mib, vcpus,
+                  kernel_args);
     wait_scheduler(name);
 }
 
@@ -460,6 +474,34 @@ int test_unirun_list(char *out, size_t cap)
 {
     char *argv[] = {(char *)test_env("USC_UNIRUN"), "--list", NULL};
     return test_run(argv, out, cap, 30000);
+}
+
+/* ---- unitop's JSON ------------------------------------------------------ */
+
+json_t *test_top_guest(json_t *iteration, const char *name)
+{
+    json_t *g;
+    size_t i;
+
+    json_array_foreach(json_object_get(iteration, "guests"), i, g)
+    {
+        if (!strcmp(json_string_value(json_object_get(g, "name")), name))
+            return g;
+    }
+    return NULL;
+}
+
+json_int_t test_top_metric(json_t *g, const char *metric)
+{
+    json_t *m;
+    size_t i;
+
+    json_array_foreach(json_object_get(g, "metrics"), i, m)
+    {
+        if (!strcmp(json_string_value(json_object_get(m, "name")), metric))
+            return json_integer_value(json_object_get(m, "value"));
+    }
+    return -1;
 }
 
 /* ---- a running guest ---------------------------------------------------- */
