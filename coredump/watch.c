@@ -35,7 +35,7 @@ struct guest {
     int done;                /* dumped, or given up on */
     unsigned polls;
     struct usc_ramfile *ram;
-    struct unicore_ramfile rf;
+    struct usc_ramdata rf;
     struct usc_agent *agent;
 };
 
@@ -56,7 +56,7 @@ static void guest_free(struct guest *g)
         return;
     usc_agent_close(g->agent);
     usc_ramfile_close(g->ram);
-    unicore_ramfile_close(&g->rf);
+    usc_ramdata_close(&g->rf);
     free(g);
 }
 
@@ -158,10 +158,10 @@ static int agent_state(struct guest *g)
     if (!g->ram) {
         if (usc_ramfile_open(g->mem, &g->ram) != 0)
             return -1;
-        unicore_ramfile_open(g->mem, &g->rf);
+        usc_ramdata_open(g->mem, &g->rf);
     }
-    if (!g->agent && unicore_ramfile_find_agent(
-                         &g->rf, usc_ramfile_physmem(g->ram), &g->agent) != 0) {
+    if (!g->agent && usc_ramdata_find_agent(&g->rf, usc_ramfile_physmem(g->ram),
+                                            &g->agent) != 0) {
         g->agent = NULL;
         return -1;
     }
@@ -241,8 +241,8 @@ static const char *const verdicts[] = {
 
 static void dump(struct watch *w, struct guest *g, enum verdict v)
 {
-    struct unicore_dump_opts o = {.cancel = &unicore_stop};
-    struct unicore_dump_result res;
+    struct usc_core_dump_opts o = {.cancel = &unicore_stop};
+    struct usc_core_dump_result res;
     char path[PATH_MAX], spec[PATH_MAX + 16];
     const char *what = NULL;
     int err;
@@ -264,7 +264,7 @@ static void dump(struct watch *w, struct guest *g, enum verdict v)
     g->agent = NULL;
     core_path(w, g, path, sizeof(path));
     o.path = path;
-    err = unicore_dump(&o, &res, &what);
+    err = usc_core_dump(&o, &res, &what);
     if (err) {
         unicore_error(g->name, "%s: dump: %s: %s", verdicts[v], what,
                       strerror(-err));
