@@ -63,6 +63,8 @@ struct dump {
     int fd;
     int paused; /* we paused the guest: resume it */
     int64_t pause_start;
+    unsigned char *console; /* the console's tail, for its note */
+    size_t console_len;
 };
 
 /* ---- the guest --------------------------------------------------------- */
@@ -274,6 +276,44 @@ static void fill_note(struct dump *d)
     d->res->build_id_len = h->build_id_len;
 }
 
+/*
+ * The last USC_NOTE_CONSOLE_MAX bytes of the guest's console log: the
+ * given file, else a unirun guest's console.log. A console that cannot
+ * be read only leaves the note out.
+ */
+static void read_console(struct dump *d)
+{
+    const char *guest = d->o->guest ? d->o->guest : d->spec.name;
+    char path[PATH_MAX];
+    struct stat st;
+    off_t from;
+    ssize_t n;
+    int fd;
+
+    if (d->o->console)
+        snprintf(path, sizeof(path), "%s", d->o->console);
+    else if (!guest[0] || usc_rundir_guest_path(guest, USC_RUNDIR_CONSOLE, path,
+                                                sizeof(path)) != 0)
+        return;
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0)
+        goto out;
+    from = st.st_size > USC_NOTE_CONSOLE_MAX
+               ? st.st_size - (off_t)USC_NOTE_CONSOLE_MAX
+               : 0;
+    d->console = malloc(USC_NOTE_CONSOLE_MAX);
+    if (!d->console)
+        goto out;
+    n = pread(fd, d->console, USC_NOTE_CONSOLE_MAX, from);
+    d->console_len = n > 0 ? (size_t)n : 0;
+    d->desc.console = d->console;
+    d->desc.console_len = d->console_len;
+out:
+    close(fd);
+}
+
 /* ---- the file ---------------------------------------------------------- */
 
 /* A temporary name beside (path): "DIR/.BASE.XXXXXX", created 0600, O_EXCL. */
@@ -336,6 +376,7 @@ static void finish(struct dump *d)
     usc_core_plan_free(d->plan);
     free(d->vmap);
     free(d->vcpus);
+    free(d->console);
     usc_agent_close(d->agent);
     if (d->have_rf)
         usc_ramdata_close(&d->rf);
@@ -503,6 +544,7 @@ int usc_core_dump(const struct usc_core_dump_opts *o,
     STEP("registers", collect_vcpus(d));
     collect_vmap(d);
     fill_note(d);
+    read_console(d);
     d->desc.ram = d->ram;
     d->desc.nram = d->nram;
     src = (struct usc_core_source){

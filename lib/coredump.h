@@ -10,11 +10,13 @@
 #include "corewrite.h"
 
 struct usc_core_dump_opts {
-    const char *target; /* TARGET spec */
-    const char *path;   /* the core to create; must not exist */
-    int live;           /* do not pause the guest */
-    const char *guest;  /* unirun guest whose guest.json names the image,
-                           when (target) does not say (may be NULL) */
+    const char *target;  /* TARGET spec */
+    const char *path;    /* the core to create; must not exist */
+    int live;            /* do not pause the guest */
+    const char *guest;   /* unirun guest whose guest.json names the image,
+                            when (target) does not say (may be NULL) */
+    const char *console; /* console log whose tail the core keeps (NULL:
+                            the unirun guest's console.log, if any) */
     const volatile int *cancel; /* non-zero: give up, leave no file */
 };
 
