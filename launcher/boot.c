@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bootimage.h"
 #include "rundir.h"
 #include "target.h"
 #include "unirun.h"
@@ -306,24 +307,6 @@ static int guest_status(int ws, const char *log, const char *program)
 
 /* ---- the job ------------------------------------------------------------ */
 
-/* Record the running guest in guest.json. */
-static int write_info(const struct unirun_opts *o, const char *name,
-                      const char *image, const char *accel, pid_t pid,
-                      time_t start)
-{
-    struct usc_guest_info gi;
-
-    memset(&gi, 0, sizeof(gi));
-    snprintf(gi.name, sizeof(gi.name), "%s", name);
-    gi.pid = pid;
-    snprintf(gi.image, sizeof(gi.image), "%s", image);
-    gi.memory_mib = o->memory_mib;
-    gi.vcpus = o->vcpus;
-    snprintf(gi.accel, sizeof(gi.accel), "%s", accel);
-    gi.start_time = (int64_t)start;
-    return usc_guest_info_write(&gi);
-}
-
 /* Check the image and store its absolute path in (image). */
 static int find_image(const char *path, char *image)
 {
@@ -355,6 +338,8 @@ static void report_rundir(int err)
 /* One boot's state, shared by its steps. */
 struct boot {
     char image[PATH_MAX]; /* absolute */
+    char boot[16];        /* "pvh" or "multiboot" */
+    char debug[PATH_MAX]; /* a wrapper's X.dbg, or "" */
     char name[USC_TARGET_NAME_MAX];
     char log[PATH_MAX]; /* QEMU's stderr */
     const char *accel;
@@ -362,6 +347,57 @@ struct boot {
     pid_t pid;   /* QEMU while it is ours to kill, else 0 */
     int created; /* the guest's folder is ours to remove */
 };
+
+/* Record the running guest in guest.json. */
+static int write_info(const struct unirun_opts *o, const struct boot *b,
+                      time_t start)
+{
+    struct usc_guest_info gi;
+
+    memset(&gi, 0, sizeof(gi));
+    snprintf(gi.name, sizeof(gi.name), "%s", b->name);
+    gi.pid = b->pid;
+    snprintf(gi.image, sizeof(gi.image), "%s", b->image);
+    snprintf(gi.boot, sizeof(gi.boot), "%s", b->boot);
+    snprintf(gi.debug, sizeof(gi.debug), "%s", b->debug);
+    gi.memory_mib = o->memory_mib;
+    gi.vcpus = o->vcpus;
+    snprintf(gi.accel, sizeof(gi.accel), "%s", b->accel);
+    gi.start_time = (int64_t)start;
+    gi.exit_status = -1;
+    return usc_guest_info_write(&gi);
+}
+
+/*
+ * What (b->image) is: a PVH ELF or a multiboot image, else one line and
+ * UNIRUN_EXIT_FAIL. A 32-bit ELF is a wrapper whose symbols are in the
+ * X.dbg beside it, when there is one.
+ */
+static int check_image(const char *given, struct boot *b)
+{
+    struct usc_bootimage img;
+    char dbg[PATH_MAX + 8];
+    int err = usc_bootimage_probe_file(b->image, &img);
+
+    if (err) {
+        unirun_error(given, "%s", strerror(-err));
+        return UNIRUN_EXIT_FAIL;
+    }
+    if (img.kind == USC_BOOT_NONE) {
+        unirun_error(given,
+                     "%s; unirun boots PVH ELFs (with the "
+                     "XEN_ELFNOTE_PHYS32_ENTRY note) and multiboot images",
+                     img.what);
+        return UNIRUN_EXIT_FAIL;
+    }
+    snprintf(b->boot, sizeof(b->boot), "%s",
+             img.kind == USC_BOOT_PVH ? "pvh" : "multiboot");
+    snprintf(dbg, sizeof(dbg), "%s.dbg", b->image);
+    if (img.elf_class == 32 && access(dbg, R_OK) == 0 &&
+        !realpath(dbg, b->debug))
+        b->debug[0] = '\0';
+    return 0;
+}
 
 /*
  * Check the image, pick the accelerator and make the guest's folder.
@@ -376,6 +412,8 @@ static int prepare(const struct unirun_opts *o, struct boot *b)
                      err == -EINVAL ? "not a regular file" : strerror(-err));
         return UNIRUN_EXIT_FAIL;
     }
+    if (check_image(o->image, b))
+        return UNIRUN_EXIT_FAIL;
     b->accel = o->accel == UNIRUN_ACCEL_KVM   ? "kvm"
                : o->accel == UNIRUN_ACCEL_TCG ? "tcg"
                                               : unirun_accel_auto();
@@ -440,7 +478,7 @@ static int run(const struct unirun_opts *o, struct boot *b)
     else if (err)
         unirun_error(b->name, "starting the guest: %s", strerror(-err));
     if (!err) {
-        err = write_info(o, b->name, b->image, b->accel, b->pid, start);
+        err = write_info(o, b, start);
         if (err)
             unirun_error(b->name, "guest.json: %s", strerror(-err));
     }
