@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <sys/statfs.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -659,4 +660,19 @@ out:
     free(buf);
     close(fd);
     return alive;
+}
+
+int usc_guest_supervised(const char *name)
+{
+    char path[PATH_MAX];
+    int fd, held;
+
+    if (usc_rundir_guest_path(name, USC_RUNDIR_LOCK, path, sizeof(path)))
+        return 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return 0;
+    held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    close(fd);
+    return held;
 }

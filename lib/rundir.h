@@ -20,6 +20,10 @@
 #define USC_RUNDIR_CONSOLE "console.log"
 #define USC_RUNDIR_QEMU_LOG "qemu.log" /* QEMU's own messages */
 #define USC_RUNDIR_INFO "guest.json"
+/* Locked (flock) by the unirun process supervising the guest's QEMU. */
+#define USC_RUNDIR_LOCK "unirun.lock"
+/* What a detached unirun has to say once it has no terminal. */
+#define USC_RUNDIR_UNIRUN_LOG "unirun.log"
 /*
  * An empty file marking a guest known by its RAM file alone (no QEMU, no
  * QMP: target "qemu:,mem=NAME/mem"); its folder holds "mem" and this.
@@ -159,5 +163,11 @@ int usc_guest_info_read(const char *name, struct usc_guest_info *gi);
  * never taken for the guest; else 0.
  */
 int usc_guest_pid_alive(int64_t pid, const char *name);
+
+/*
+ * 1 if a unirun process supervises guest (name) now (it holds the lock on
+ * the folder's USC_RUNDIR_LOCK), else 0.
+ */
+int usc_guest_supervised(const char *name);
 
 #endif /* USC_RUNDIR_H */
