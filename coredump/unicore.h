@@ -29,6 +29,7 @@ void unicore_catch_signals(void);
 int unicore_dump_main(int argc, char **argv);
 int unicore_analyze_main(int argc, char **argv);
 int unicore_watch_main(int argc, char **argv);
+int unicore_list_main(int argc, char **argv);
 
 /* ---- image.c: the image a core was made from --------------------------- */
 
