@@ -19,6 +19,7 @@
 #define RECORD_MAX (64u * 1024u)
 #define MAX_TRIES 1000
 #define MAX_CORES 100000 /* files listed, at most */
+#define STALE_S 3600     /* a temporary this old has no writer left */
 
 int usc_cores_path(char *buf, size_t size)
 {
@@ -332,6 +333,44 @@ int usc_cores_latest(const char *guest, struct usc_core_record *out)
     return n ? 0 : -ENOENT;
 }
 
+/*
+ * Remove what writers of (guest)'s cores killed midway left behind: its
+ * dot-files ".GUEST-....core.XXXXXX" (and of records) older than
+ * STALE_S, which no writer still at work can own.
+ */
+static void remove_stale(const char *guest)
+{
+    char dir[PATH_MAX], prefix[USC_TARGET_NAME_MAX + 2];
+    time_t now = time(NULL);
+    struct dirent *e;
+    struct stat st;
+    DIR *d;
+
+    if (usc_cores_path(dir, sizeof(dir)) || !(d = opendir(dir)))
+        return;
+    snprintf(prefix, sizeof(prefix), ".%s-", guest);
+    while ((e = readdir(d))) {
+        char other[USC_TARGET_NAME_MAX];
+
+        /* ".GUEST-stamp.core.XXXXXX" is GUEST's, not another name's. */
+        if (strncmp(e->d_name, prefix, strlen(prefix)) != 0 ||
+            !strstr(e->d_name, SUFFIX ".") ||
+            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode) || now - st.st_mtime < STALE_S)
+            continue;
+        char core[NAME_MAX + 1];
+        const char *end = strstr(e->d_name, SUFFIX ".");
+        size_t len = (size_t)(end - e->d_name - 1) + strlen(SUFFIX);
+        if (len >= sizeof(core))
+            continue;
+        memcpy(core, e->d_name + 1, len);
+        core[len] = '\0';
+        if (guest_of(core, other, NULL) == 0 && !strcmp(other, guest))
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+}
+
 int usc_cores_prune(const char *guest, unsigned keep)
 {
     struct usc_core_record *v;
@@ -341,6 +380,8 @@ int usc_cores_prune(const char *guest, unsigned keep)
 
     if (err)
         return err;
+    if (guest)
+        remove_stale(guest);
     for (size_t i = keep; i < n; i++) {
         snprintf(rec, sizeof(rec), "%s%s", v[i].path, RECORD);
         unlink(v[i].path);

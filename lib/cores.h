@@ -69,7 +69,8 @@ int usc_cores_list(const char *guest, struct usc_core_record **out, size_t *n);
 int usc_cores_latest(const char *guest, struct usc_core_record *out);
 
 /* Remove the cores of (guest) (and their records) beyond its (keep)
- * newest. Returns 0, or usc_cores_list's errors. */
+ * newest, and the temporaries a writer killed midway left of its cores
+ * an hour ago or more. Returns 0, or usc_cores_list's errors. */
 int usc_cores_prune(const char *guest, unsigned keep);
 
 #endif /* USC_CORES_H */

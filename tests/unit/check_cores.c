@@ -1,6 +1,7 @@
 /* Unit tests of the kept cores: names, records, listing, pruning. */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,7 +183,19 @@ START_TEST(prune_keeps_the_newest)
             snprintf(first, sizeof(first), "%s", p);
     }
     make_core("other", 1600000000, "trap", p, sizeof(p));
+    /* A writer killed an hour ago left a temporary; one at work now. */
+    char dir[PATH_MAX], old[PATH_MAX + 64], fresh[PATH_MAX + 64];
+    ck_assert_int_eq(usc_cores_path(dir, sizeof(dir)), 0);
+    snprintf(old, sizeof(old), "%s/.p-20240101-000000.core.AbCdEf", dir);
+    snprintf(fresh, sizeof(fresh), "%s/.p-20240101-000001.core.GhIjKl", dir);
+    write_file(old, "half");
+    write_file(fresh, "half");
+    struct timespec times[2] = {{.tv_sec = time(NULL) - 7200},
+                                {.tv_sec = time(NULL) - 7200}};
+    ck_assert_int_eq(utimensat(AT_FDCWD, old, times, 0), 0);
     ck_assert_int_eq(usc_cores_prune("p", USC_CORES_KEEP), 0);
+    ck_assert_int_ne(access(old, F_OK), 0);
+    ck_assert_int_eq(access(fresh, F_OK), 0);
     ck_assert_int_eq(usc_cores_list("p", &v, &n), 0);
     ck_assert_uint_eq(n, USC_CORES_KEEP);
     ck_assert_int_eq(v[n - 1].time, 1700000002);
