@@ -69,6 +69,10 @@ int unicore_dump_main(int argc, char **argv)
             unicore_error(o.target, "interrupted; no core written");
         else if (err == -ENOENT && !strcmp(what, "target"))
             unicore_error(o.target, "no such guest");
+        else if (err == -ECONNREFUSED && !strcmp(what, "target"))
+            unicore_error(o.target, "the guest's QEMU is not running (a "
+                                    "crash's core, if unirun kept one: "
+                                    "unicore list)");
         else if (err == -EACCES && !strcmp(what, "target"))
             unicore_error(o.target, "its memory cannot be read from here (the "
                                     "hypervisor refuses a mapping)");
