@@ -256,9 +256,13 @@ static int start_guest(struct unirun_boot *b, struct usc_qmp **q, int *wstatus,
     if (err) {
         *q = NULL;
         *last = err;
-        if (waitpid(b->pid, wstatus, 0) == b->pid) {
-            unirun_qemu_pid = 0;
-            return -ECHILD;
+        /* A QEMU that failed hangs up as it exits: give it that moment. */
+        for (int i = 0; i < 50 && err != -ETIMEDOUT; i++) {
+            if (waitpid(b->pid, wstatus, WNOHANG) == b->pid) {
+                unirun_qemu_pid = 0;
+                return -ECHILD;
+            }
+            poll(NULL, 0, POLL_MS);
         }
         return -ETIMEDOUT;
     }
