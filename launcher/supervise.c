@@ -13,12 +13,13 @@
 #include <unistd.h>
 
 #include "agent_reader.h"
+#include "fdio.h"
 #include "physmem.h"
 #include "qmp.h"
 #include "ramdata.h"
 #include "rundir.h"
-#include "uscope_note.h"
 #include "unirun.h"
+#include "uscope_note.h"
 
 #define QMP_TIMEOUT_MS 3000
 #define QUIT_GRACE_MS 5000 /* QMP quit, then SIGKILL */
@@ -177,28 +178,17 @@ static int agent_state(struct super *s, char *reason, size_t cap)
 static char *console_tail(struct super *s, size_t *len)
 {
     char path[PATH_MAX];
-    struct stat st;
-    char *buf = NULL;
-    ssize_t n;
-    off_t from;
-    int fd;
+    char *buf;
 
     *len = 0;
     if (usc_rundir_guest_path(s->b->name, USC_RUNDIR_CONSOLE, path,
-                              sizeof(path)))
+                              sizeof(path)) ||
+        !(buf = malloc(USC_NOTE_CONSOLE_MAX)))
         return NULL;
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0)
+    if (usc_file_read_tail(path, buf, USC_NOTE_CONSOLE_MAX, len) != 0) {
+        free(buf);
         return NULL;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
-        (buf = malloc(USC_NOTE_CONSOLE_MAX))) {
-        from = st.st_size > USC_NOTE_CONSOLE_MAX
-                   ? st.st_size - (off_t)USC_NOTE_CONSOLE_MAX
-                   : 0;
-        n = pread(fd, buf, USC_NOTE_CONSOLE_MAX, from);
-        *len = n > 0 ? (size_t)n : 0;
     }
-    close(fd);
     return buf;
 }
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "agent_reader.h"
+#include "fdio.h"
 #include "guestmem.h"
 #include "pagewalk.h"
 #include "ramdata.h"
@@ -285,33 +286,19 @@ static void read_console(struct dump *d)
 {
     const char *guest = d->o->guest ? d->o->guest : d->spec.name;
     char path[PATH_MAX];
-    struct stat st;
-    off_t from;
-    ssize_t n;
-    int fd;
 
     if (d->o->console)
         snprintf(path, sizeof(path), "%s", d->o->console);
     else if (!guest[0] || usc_rundir_guest_path(guest, USC_RUNDIR_CONSOLE, path,
                                                 sizeof(path)) != 0)
         return;
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0)
-        return;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0)
-        goto out;
-    from = st.st_size > USC_NOTE_CONSOLE_MAX
-               ? st.st_size - (off_t)USC_NOTE_CONSOLE_MAX
-               : 0;
     d->console = malloc(USC_NOTE_CONSOLE_MAX);
-    if (!d->console)
-        goto out;
-    n = pread(fd, d->console, USC_NOTE_CONSOLE_MAX, from);
-    d->console_len = n > 0 ? (size_t)n : 0;
+    if (!d->console ||
+        usc_file_read_tail(path, d->console, USC_NOTE_CONSOLE_MAX,
+                           &d->console_len) != 0)
+        return;
     d->desc.console = d->console;
     d->desc.console_len = d->console_len;
-out:
-    close(fd);
 }
 
 /* ---- the file ---------------------------------------------------------- */
