@@ -240,7 +240,7 @@ static void say_state(const char *name, struct usc_target *t)
         fprintf(stderr, "unigdb: %s: %s\n", name, why);
     else if (info.state == USC_VM_PAUSED || info.state == USC_VM_DEBUG)
         fprintf(stderr,
-                "unigdb: %s: the guest is stopped (QEMU state \"%s\"); "
+                "unigdb: %s: the guest is stopped (run state \"%s\"); "
                 "gdb's continue runs it\n",
                 name, info.state == USC_VM_PAUSED ? "paused" : "debug");
 }

@@ -142,16 +142,16 @@ const char *unigdb_cannot_run(enum usc_vm_state state)
 {
     switch (state) {
     case USC_VM_SHUTDOWN:
-        return "the guest has shut down (QEMU state \"shutdown\"): it "
+        return "the guest has shut down (run state \"shutdown\"): it "
                "cannot run again; its registers and memory stay readable";
     case USC_VM_PANICKED:
-        return "the guest panicked (QEMU state \"guest-panicked\"): it is "
+        return "the guest panicked (run state \"guest-panicked\"): it is "
                "held for a look and does not run again; its registers and "
                "memory stay readable";
     case USC_VM_ERROR:
-        return "QEMU stopped the guest on an internal error (QEMU state "
-               "\"internal-error\"): it cannot run again; its registers and "
-               "memory stay readable";
+        return "the hypervisor stopped the guest on an internal error (run "
+               "state \"internal-error\"): it cannot run again; its registers "
+               "and memory stay readable";
     default:
         return NULL;
     }

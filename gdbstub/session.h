@@ -59,7 +59,7 @@ int unigdb_session_done(const struct unigdb_session *s);
 
 /*
  * Why a guest QEMU holds in run state (state) cannot run, as a phrase for
- * people ("the guest has shut down (QEMU state \"shutdown\"): ..."), or
+ * people ("the guest has shut down (run state \"shutdown\"): ..."), or
  * NULL for a state a guest runs from (running, paused, debug, ...).
  */
 const char *unigdb_cannot_run(enum usc_vm_state state);

@@ -258,7 +258,7 @@ START_TEST(test_keep_holds_the_crash_live)
         run(test_env("USC_UNIGDB"), "kept", "--gdb", "--", "-nx", "-batch",
             "-ex", "bt", "-ex", "continue", "-ex", "info registers rip", NULL);
     ck_assert_msg(rc == 0, "unigdb: %d: %s", rc, out);
-    has(out, "unigdb: kept: the guest has shut down (QEMU state \"shutdown\")");
+    has(out, "unigdb: kept: the guest has shut down (run state \"shutdown\")");
     has(out, "cpu_trap_handler");
     has(out, "platform_exit");
     has(out, "it cannot run again");
