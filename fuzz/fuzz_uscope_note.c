@@ -24,9 +24,9 @@ static void segment(const uint8_t *data, size_t size)
             if ((const uint8_t *)p < data || len > USC_NOTE_CONSOLE_MAX ||
                 (const uint8_t *)p + len > data + size)
                 abort();
-            volatile uint8_t sum = 0;
-            for (size_t i = 0; i < len; i++)
-                sum += ((const uint8_t *)p)[i];
+            /* every byte promised is there to read (ASan watches) */
+            static uint8_t copy[USC_NOTE_CONSOLE_MAX];
+            memcpy(copy, p, len);
         }
     }
 }
