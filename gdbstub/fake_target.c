@@ -28,9 +28,10 @@ static int fake_describe(void *priv, struct usc_target_info *info)
     info->nvcpus = f->nvcpus;
     info->mem_bytes = FAKE_RAM_SIZE;
     info->phys_end = FAKE_RAM_SIZE;
-    info->state = f->read_only ? USC_VM_PAUSED
-                  : f->running ? USC_VM_RUNNING
-                               : USC_VM_DEBUG;
+    info->state = f->held        ? f->held
+                  : f->read_only ? USC_VM_PAUSED
+                  : f->running   ? USC_VM_RUNNING
+                                 : USC_VM_DEBUG;
     info->pid = -1;
     info->can_control = !f->read_only;
     return 0;
@@ -88,7 +89,7 @@ static int fake_resume(void *priv)
 {
     struct unigdb_fake *f = priv;
 
-    if (f->fail)
+    if (f->fail || f->held)
         return -EIO;
     f->resumes++;
     f->running = 1;
@@ -100,7 +101,7 @@ static int fake_run_state(void *priv, enum usc_vm_state *state)
 {
     struct unigdb_fake *f = priv;
 
-    *state = f->running ? USC_VM_RUNNING : USC_VM_DEBUG;
+    *state = f->held ? f->held : f->running ? USC_VM_RUNNING : USC_VM_DEBUG;
     return 0;
 }
 
@@ -112,6 +113,12 @@ static int fake_wait_stop(void *priv, int timeout_ms, struct usc_stop_event *ev)
     memset(ev, 0, sizeof(*ev));
     if (!f->running) {
         ev->reason = USC_STOP_PAUSE;
+        return 0;
+    }
+    if (f->held) {
+        f->running = 0;
+        ev->reason =
+            f->held == USC_VM_PANICKED ? USC_STOP_PANIC : USC_STOP_SHUTDOWN;
         return 0;
     }
     if (f->stepping) {

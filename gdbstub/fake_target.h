@@ -38,6 +38,10 @@ struct unigdb_fake {
     uint32_t step_vcpu;
     int stop_pending; /* a pause was asked for */
     int fail;         /* every control operation fails with -EIO */
+    /* A state the guest stopped in by itself, that QEMU holds (shutdown,
+     * guest-panicked, internal-error), or dead; 0: none. A continue then
+     * ends at once in it, and resuming fails as QMP's cont does. */
+    enum usc_vm_state held;
     struct {
         enum usc_break_type type;
         uint64_t addr, len;

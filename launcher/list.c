@@ -88,8 +88,8 @@ static void print_agent_only(const char *name, int width)
                               : st == USC_STATE_HALTED   ? USC_VM_SHUTDOWN
                                                          : USC_VM_UNKNOWN;
 
-    printf("%-*s %-8s %5s %7s %8s %5s\n", width, name, usc_vm_state_name(state),
-           "-", "-", "-", agent);
+    printf("%-*s %-8s %5s %7s %8s %5s %s\n", width, name,
+           usc_vm_state_name(state), "-", "-", "-", agent, "-");
     fflush(stdout);
 }
 
@@ -116,7 +116,7 @@ static void print_guest(const char *name, int width, time_t now)
     struct usc_guest_info gi;
     enum usc_vm_state state = USC_VM_DEAD;
     char vcpus[16] = "-", mem[24] = "-", uptime[24] = "-";
-    const char *agent = "-";
+    const char *agent = "-", *state_name, *core = "-";
     int known = usc_guest_info_read(name, &gi) == 0;
 
     if (!known && agent_only(name)) {
@@ -139,8 +139,16 @@ static void print_guest(const char *name, int width, time_t now)
         if (known)
             format_uptime((int64_t)now - gi.start_time, uptime, sizeof(uptime));
     }
-    printf("%-*s %-8s %5s %7s %8s %5s\n", width, name, usc_vm_state_name(state),
-           vcpus, mem, uptime, agent);
+    state_name = usc_vm_state_name(state);
+    /* QEMU gone: how unirun saw the guest end, when it did. */
+    if (state == USC_VM_DEAD && known &&
+        (!strcmp(gi.state, USC_GUEST_EXITED) ||
+         !strcmp(gi.state, USC_GUEST_CRASHED)))
+        state_name = gi.state;
+    if (known && gi.core[0])
+        core = gi.core;
+    printf("%-*s %-8s %5s %7s %8s %5s %s\n", width, name, state_name, vcpus,
+           mem, uptime, agent, core);
     fflush(stdout);
 }
 
@@ -163,8 +171,8 @@ int unirun_list(void)
     for (i = 0; i < n; i++)
         if ((int)strlen(names[i]) > width)
             width = (int)strlen(names[i]);
-    printf("%-*s %-8s %5s %7s %8s %5s\n", width, "NAME", "STATE", "VCPUS",
-           "MEM", "UPTIME", "AGENT");
+    printf("%-*s %-8s %5s %7s %8s %5s %s\n", width, "NAME", "STATE", "VCPUS",
+           "MEM", "UPTIME", "AGENT", "CORE");
     for (i = 0; i < n; i++)
         print_guest(names[i], width, time(NULL));
     usc_rundir_list_free(names, n);

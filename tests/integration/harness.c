@@ -336,6 +336,19 @@ void test_rundir_teardown(void)
     }
     if (d)
         closedir(d);
+    /* The cores unirun kept of guests that crashed. */
+    char cores[sizeof(rundir) + 16];
+    snprintf(cores, sizeof(cores), "%s/.cores", rundir);
+    d = opendir(cores);
+    while (d && (e = readdir(d)) != NULL) {
+        char path[sizeof(cores) + 256];
+        snprintf(path, sizeof(path), "%s/%s", cores, e->d_name);
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            unlink(path);
+    }
+    if (d)
+        closedir(d);
+    rmdir(cores);
     rmdir(rundir);
     rundir[0] = 0;
 }

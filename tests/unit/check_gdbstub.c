@@ -698,6 +698,70 @@ START_TEST(test_gdb_vanishing_removes_points_and_runs)
 }
 END_TEST
 
+START_TEST(test_held_guest_is_read_and_cannot_run)
+{
+    static const enum usc_vm_state held[] = {USC_VM_SHUTDOWN, USC_VM_PANICKED,
+                                             USC_VM_ERROR};
+
+    for (size_t i = 0; i < sizeof(held) / sizeof(held[0]); i++) {
+        ck_assert_int_eq(unigdb_fake_open(1, 0, 0, 0, &t, &fake), 0);
+        fake->held = held[i];
+        /* attached as it is: nothing to stop, registers readable */
+        ck_assert_int_eq(unigdb_session_open(t, &cfg, &s), 0);
+        ck_assert_uint_eq(fake->pauses, 0);
+        ck_assert_uint_eq(strlen(ask("g")), 2 * 608);
+        /* continue: why on gdb's console, the stop again, signal 0 */
+        ASSERT_STOP(ask("vCont;c"), "T00thread:1;");
+        ck_assert_ptr_nonnull(strstr(console(), "unigdb: fake: "));
+        ck_assert_ptr_nonnull(strstr(console(), held[i] == USC_VM_PANICKED
+                                                    ? "does not run again"
+                                                    : "cannot run again"));
+        ck_assert(!unigdb_session_running(s));
+        ASSERT_STOP(ask("s"), "T00thread:1;");
+        ck_assert_uint_eq(fake->resumes, 0);
+        ck_assert_uint_eq(fake->steps, 0);
+        /* leaving does not resume it either */
+        ck_assert_str_eq(ask("D"), "OK");
+        ck_assert_uint_eq(fake->resumes, 0);
+        close_fake();
+    }
+}
+END_TEST
+
+/* Wait for the stop of a continue; its packets in got[0 .. ngot). */
+static void wait_all(void)
+{
+    struct unigdb_buf *out = unigdb_session_output(s);
+
+    ck_assert_int_eq(unigdb_session_wait(s, 0), 1);
+    ngot = decode_all(out->p, out->len, got, MAXPKT);
+    out->len = 0;
+}
+
+START_TEST(test_shutdown_under_gdb_is_a_stop_unless_gone)
+{
+    open_fake(1, 0, 0, 0);
+    ck_assert_int_eq(ask("vCont;c") == NULL, 1);
+    fake->held = USC_VM_SHUTDOWN;
+    wait_all();
+    ck_assert_int_eq(ngot, 2);
+    ck_assert_ptr_nonnull(strstr(console(), "has shut down"));
+    ASSERT_STOP(got[1], "T00thread:1;");
+    ck_assert(!unigdb_session_done(s));
+    close_fake();
+
+    /* A QEMU that went away: the guest exited. */
+    open_fake(1, 0, 0, 0);
+    ck_assert_int_eq(ask("vCont;c") == NULL, 1);
+    fake->held = USC_VM_DEAD;
+    wait_all();
+    ck_assert_int_eq(ngot, 1);
+    ck_assert_str_eq(got[0], "W00");
+    ck_assert(unigdb_session_done(s));
+    close_fake();
+}
+END_TEST
+
 START_TEST(test_read_only_target_refuses_changes)
 {
     open_fake(1, 1, 1, 1);
@@ -810,6 +874,8 @@ static Suite *gdbstub_suite(void)
                    test_panic_without_a_frame_takes_its_vcpus_registers);
     tcase_add_test(session, test_detach_removes_points_and_runs);
     tcase_add_test(session, test_gdb_vanishing_removes_points_and_runs);
+    tcase_add_test(session, test_held_guest_is_read_and_cannot_run);
+    tcase_add_test(session, test_shutdown_under_gdb_is_a_stop_unless_gone);
     tcase_add_test(session, test_read_only_target_refuses_changes);
     tcase_add_test(session, test_garbage_gets_answers_not_crashes);
     tcase_add_test(session, test_over_long_packet_is_refused);
