@@ -182,7 +182,7 @@ PY
 if [ "$(status unicore-dump-smp)" = 0 ] && [ -s smp.core ]; then
     gdb -batch -nx -ex bt -ex 'info threads' "$kernel" smp.core >gdb-core-smp.txt 2>&1
     check smp_core_bt_shows_the_fault_first "gdb-core-smp.txt: not 2 threads, the current one in crash_level3" \
-        sh -c '[ "$(grep -c " LWP " gdb-core-smp.txt)" = 2 ] &&
+        sh -c '[ "$(grep -Ec "^[* ] +[0-9]+ +LWP " gdb-core-smp.txt)" = 2 ] &&
             grep -Eq "^\* +[0-9]+ +LWP [0-9]+ .*crash_level3" gdb-core-smp.txt'
 else
     fail smp_core_bt_shows_the_fault_first "unicore dump xen:smp: $(tail -n2 unicore-dump-smp.txt)"
