@@ -42,7 +42,7 @@ struct super {
     int64_t settle_until, kill_at;
     int guest_reset, guest_panicked, internal_error;
     int judged;
-    struct unirun_verdict v;
+    struct usc_crash_verdict v;
     char core[PATH_MAX];
     int ws, exited;
 };
@@ -222,7 +222,7 @@ static void record(struct super *s, const char *state)
 /* The guest stopped and QEMU holds it: what it means, its core, its end. */
 static void judge(struct super *s)
 {
-    struct unirun_facts f;
+    struct usc_crash_facts f;
     char *con;
 
     unirun_forward_now = 0;
@@ -236,7 +236,7 @@ static void judge(struct super *s)
     f.agent_state = agent_state(s, f.panic_reason, sizeof(f.panic_reason));
     con = console_tail(s, &f.console_len);
     f.console = con;
-    unirun_judge(&f, &s->v);
+    usc_crash_judge(&f, &s->v);
     free(con);
     s->judged = 1;
     if (!s->v.crash) {

@@ -1,11 +1,12 @@
 /* What a guest's stop means: a crash whose core is kept, or an orderly end,
  * and the exit status a script gets. */
+#include "crash.h"
+
 #include <stdio.h>
 #include <string.h>
+#include <uniscope/abi.h>
 
-#include "agent_reader.h"
 #include "sanitize.h"
-#include "unirun.h"
 
 /* Lines of the unikernels' own crash reports (their console). */
 static const struct {
@@ -68,7 +69,7 @@ static int crash_line(const char *text, size_t len, const char **kind,
     return 1;
 }
 
-static void set(struct unirun_verdict *v, int crash, const char *kind,
+static void set(struct usc_crash_verdict *v, int crash, const char *kind,
                 const char *reason)
 {
     size_t n = strnlen(reason, sizeof(v->reason) - 1);
@@ -80,7 +81,8 @@ static void set(struct unirun_verdict *v, int crash, const char *kind,
     v->reason[n] = '\0';
 }
 
-void unirun_judge(const struct unirun_facts *f, struct unirun_verdict *v)
+void usc_crash_judge(const struct usc_crash_facts *f,
+                     struct usc_crash_verdict *v)
 {
     char line[sizeof(v->reason)], text[sizeof(v->reason) + 64];
     const char *kind = NULL;
@@ -103,7 +105,7 @@ void unirun_judge(const struct unirun_facts *f, struct unirun_verdict *v)
         set(v, 1, "guest-panic", text);
     } else if (f->state == USC_VM_ERROR) {
         set(v, 1, "internal-error", "QEMU stopped it on an internal error");
-        v->status = UNIRUN_EXIT_FAIL;
+        v->status = 1; /* QEMU failed: unirun's own failure status */
     } else if (f->guest_reset) {
         set(v, 1, "triple-fault", "triple fault (the CPU reset itself)");
     } else if (f->agent_state == USC_STATE_HALTED) {
