@@ -30,12 +30,14 @@ struct usc_crash_verdict {
 /*
  * Judge (f) into (v), first rule that applies (docs/crashes.md): the
  * agent's PANICKED; a guest panic; an internal error (status 1); a reset;
- * the agent's HALTED (orderly); the unikernel's own crash report, the last
- * one on its console (Solo5's "Solo5: trap:", "Solo5: ABORT:", "Solo5:
- * solo5_abort() called", Unikraft's "CRIT:" lines); else an orderly exit or
- * power-off. The status is the low 7 bits of the exit port's value (what
- * isa-debug-exit's (value << 1) | 1 gave), 0 without one. The console is
- * read within (console_len), whatever it holds.
+ * the agent's HALTED (orderly); the unikernel's own crash report on its
+ * console, as usc_crashlog_parse reads it (Solo5's "Solo5: trap:",
+ * "Solo5: ABORT:", "Solo5: solo5_abort() called", Unikraft's "CRIT:"
+ * lines; an exit report alone is none; lines that look like a report but
+ * do not parse are kept as one); else an orderly exit or power-off. The status
+ * is the low 7 bits of the exit port's value (what isa-debug-exit's (value <<
+ * 1) | 1 gave), 0 without one. The console is read within (console_len),
+ * whatever it holds.
  */
 void usc_crash_judge(const struct usc_crash_facts *f,
                      struct usc_crash_verdict *v);
