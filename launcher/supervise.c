@@ -226,6 +226,8 @@ static void judge(struct super *s)
     char *con;
 
     unirun_forward_now = 0;
+    /* Tools that watch for crashes (unicore watch) leave this one to us. */
+    record(s, USC_GUEST_STOPPING);
     read_exit_port(s);
     memset(&f, 0, sizeof(f));
     f.have_value = s->have_value;
@@ -248,6 +250,10 @@ static void judge(struct super *s)
                      s->core);
     else
         unirun_error(s->b->name, "crashed: %s", s->v.reason);
+    /* Said at once, while QEMU still holds the guest: unicore watch takes
+     * this core rather than racing us for one of its own. */
+    if (!s->o->keep || unirun_signals || unirun_stop_asked || !s->q)
+        record(s, USC_GUEST_CRASHED);
     if (s->o->keep && !unirun_signals && !unirun_stop_asked && s->q) {
         s->phase = HELD;
         record(s, USC_GUEST_HELD);
@@ -387,7 +393,9 @@ int unirun_supervise(const struct unirun_opts *o, struct unirun_boot *b,
      */
     ended_by_us = s->judged || unirun_forwarded || unirun_stop_asked;
     if (o->detach && ended_by_us) {
-        usc_rundir_guest_mem_release(b->name);
+        /* A crash whose core could not be written keeps its RAM. */
+        if (!s->judged || !s->v.crash || s->core[0])
+            usc_rundir_guest_mem_release(b->name);
         if (!s->judged) {
             s->v.status = status;
             snprintf(s->v.reason, sizeof(s->v.reason), "stopped on request");
