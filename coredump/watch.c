@@ -203,13 +203,20 @@ static enum verdict qemu_state(struct guest *g)
 }
 
 /* What unirun recorded of how a guest it supervised ended, if it did. */
-static enum verdict unirun_said(struct guest *g)
+static enum verdict unirun_said(struct guest *g, int *wait)
 {
     struct usc_guest_info gi;
 
+    *wait = 0;
     if (!g->from_rundir || usc_guest_info_read(g->name, &gi) != 0 ||
         gi.start_time != g->start_time)
         return FINE;
+    /* unirun is taking its core: wait for it (unless unirun died) */
+    if (!strcmp(gi.state, USC_GUEST_STOPPING) &&
+        usc_guest_supervised(g->name)) {
+        *wait = 1;
+        return FINE;
+    }
     if (!strcmp(gi.state, USC_GUEST_EXITED)) {
         g->done = 1; /* an orderly end: nothing to keep */
         return FINE;
@@ -222,23 +229,41 @@ static enum verdict unirun_said(struct guest *g)
     return FINE;
 }
 
+/*
+ * A guest unirun supervises whose stop is unirun's to handle: QEMU holds
+ * it stopped, or has just ended under unirun; unirun keeps its core and
+ * says so in guest.json (unirun_said), so that we do not race it.
+ */
+static int unirun_handles(struct guest *g, int qemu_gone)
+{
+    if (!g->from_rundir || !usc_guest_supervised(g->name))
+        return 0;
+    return qemu_gone || qemu_state(g) == STOPPED;
+}
+
 static enum verdict check(struct guest *g)
 {
-    enum verdict said = unirun_said(g);
-    int state;
+    int wait, state;
+    enum verdict said = unirun_said(g, &wait);
+    enum verdict v;
 
-    if (said != FINE || g->done)
+    if (said != FINE || g->done || wait)
         return said;
     state = agent_state(g);
+    /* A panic that halts the vCPU leaves QEMU running: ours to dump. */
+    if (state == USC_STATE_PANICKED && unirun_handles(g, 0))
+        return FINE;
 
     if (state == USC_STATE_PANICKED)
         return PANICKED;
     if (state == USC_STATE_HALTED)
         return FINE; /* an orderly exit, whatever QEMU does next */
     if (g->pid > 0 && !usc_guest_pid_alive(g->pid, g->name))
-        return DIED;
-    if (g->polls++ % QMP_EVERY == 0)
-        return qemu_state(g);
+        return unirun_handles(g, 1) ? FINE : DIED;
+    if (g->polls++ % QMP_EVERY == 0) {
+        v = qemu_state(g);
+        return v == STOPPED && unirun_handles(g, 0) ? FINE : v;
+    }
     return FINE;
 }
 
@@ -267,6 +292,29 @@ static const char *const verdicts[] = {
     [KEPT] = "crashed",
 };
 
+/* The rest of (in) appended to (out) by read and write. */
+static int copy_bytes(int in, int out)
+{
+    static char buf[1 << 16];
+    ssize_t n;
+
+    while ((n = read(in, buf, sizeof(buf))) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        for (ssize_t done = 0; done < n;) {
+            ssize_t w = write(out, buf + done, (size_t)(n - done));
+
+            if (w < 0 && errno != EINTR)
+                return -errno;
+            if (w > 0)
+                done += w;
+        }
+    }
+    return 0;
+}
+
 /* Copy the core unirun kept, (from), to (to): a hard link when they share
  * a file system, else the bytes, through a dot-file renamed. */
 static int copy_kept(const char *from, const char *to)
@@ -291,9 +339,14 @@ static int copy_kept(const char *from, const char *to)
         close(in);
         return err;
     }
+    /* copy_file_range refuses another file system (EXDEV): plain I/O */
     while (!err && (n = copy_file_range(in, NULL, out, NULL, 1 << 20, 0)) != 0)
-        if (n < 0)
-            err = -errno;
+        if (n < 0) {
+            err = errno == EXDEV || errno == EINVAL || errno == ENOSYS
+                      ? copy_bytes(in, out)
+                      : -errno;
+            break;
+        }
     if (!err && fdatasync(out) != 0)
         err = -errno;
     close(in);

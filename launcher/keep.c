@@ -48,7 +48,7 @@ static int dump(struct unirun_boot *b, const char *target, const char *path,
     return usc_core_dump(&o, res, what);
 }
 
-int unirun_keep_core(struct unirun_boot *b, const struct unirun_verdict *v,
+int unirun_keep_core(struct unirun_boot *b, const struct usc_crash_verdict *v,
                      char *core, size_t cap)
 {
     struct usc_core_dump_result res;

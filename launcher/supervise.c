@@ -42,7 +42,7 @@ struct super {
     int64_t settle_until, kill_at;
     int guest_reset, guest_panicked, internal_error;
     int judged;
-    struct unirun_verdict v;
+    struct usc_crash_verdict v;
     char core[PATH_MAX];
     int ws, exited;
 };
@@ -222,10 +222,12 @@ static void record(struct super *s, const char *state)
 /* The guest stopped and QEMU holds it: what it means, its core, its end. */
 static void judge(struct super *s)
 {
-    struct unirun_facts f;
+    struct usc_crash_facts f;
     char *con;
 
     unirun_forward_now = 0;
+    /* Tools that watch for crashes (unicore watch) leave this one to us. */
+    record(s, USC_GUEST_STOPPING);
     read_exit_port(s);
     memset(&f, 0, sizeof(f));
     f.have_value = s->have_value;
@@ -236,7 +238,7 @@ static void judge(struct super *s)
     f.agent_state = agent_state(s, f.panic_reason, sizeof(f.panic_reason));
     con = console_tail(s, &f.console_len);
     f.console = con;
-    unirun_judge(&f, &s->v);
+    usc_crash_judge(&f, &s->v);
     free(con);
     s->judged = 1;
     if (!s->v.crash) {
@@ -248,6 +250,10 @@ static void judge(struct super *s)
                      s->core);
     else
         unirun_error(s->b->name, "crashed: %s", s->v.reason);
+    /* Said at once, while QEMU still holds the guest: unicore watch takes
+     * this core rather than racing us for one of its own. */
+    if (!s->o->keep || unirun_signals || unirun_stop_asked || !s->q)
+        record(s, USC_GUEST_CRASHED);
     if (s->o->keep && !unirun_signals && !unirun_stop_asked && s->q) {
         s->phase = HELD;
         record(s, USC_GUEST_HELD);
@@ -387,7 +393,9 @@ int unirun_supervise(const struct unirun_opts *o, struct unirun_boot *b,
      */
     ended_by_us = s->judged || unirun_forwarded || unirun_stop_asked;
     if (o->detach && ended_by_us) {
-        usc_rundir_guest_mem_release(b->name);
+        /* A crash whose core could not be written keeps its RAM. */
+        if (!s->judged || !s->v.crash || s->core[0])
+            usc_rundir_guest_mem_release(b->name);
         if (!s->judged) {
             s->v.status = status;
             snprintf(s->v.reason, sizeof(s->v.reason), "stopped on request");

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "crash.h"
 #include "target.h"
 
 /* Exit statuses of unirun itself (a booted guest's own status aside). */
@@ -150,31 +151,6 @@ extern volatile int unirun_cancel;              /* a second signal: give up
                                                    the core being written */
 extern int unirun_sig_fd;                       /* readable on a signal */
 
-/* ---- what a stop means (verdict.c) -------------------------------------- */
-
-/* What the supervisor knows of a stopped guest. */
-struct unirun_facts {
-    int have_value;          /* the guest wrote to the exit port */
-    unsigned value;          /* the low byte of its first write */
-    enum usc_vm_state state; /* QEMU's run state now */
-    int guest_reset;         /* QEMU saw a reset (a triple fault) */
-    int guest_panicked;      /* QEMU saw a panic (pvpanic) */
-    int agent_state;         /* enum usc_run_state, or -1: no agent */
-    char panic_reason[128];  /* the agent's, when it panicked */
-    const char *console;     /* the tail of its console log */
-    size_t console_len;
-};
-
-struct unirun_verdict {
-    int crash;        /* keep a core */
-    char kind[24];    /* one word: "trap", "abort", "exit", ... */
-    char reason[160]; /* one line for people, console text sanitized */
-    int status;       /* unirun's exit status */
-};
-
-/* Judge (f) into (v): crash or orderly end, why, and the exit status. */
-void unirun_judge(const struct unirun_facts *f, struct unirun_verdict *v);
-
 /* ---- keeping a crash's core (keep.c) ------------------------------------- */
 
 /*
@@ -183,7 +159,7 @@ void unirun_judge(const struct unirun_facts *f, struct unirun_verdict *v);
  * Falls back to a core of RAM alone when QEMU is gone. Returns 0 or a
  * negative errno (reported on stderr).
  */
-int unirun_keep_core(struct unirun_boot *b, const struct unirun_verdict *v,
+int unirun_keep_core(struct unirun_boot *b, const struct usc_crash_verdict *v,
                      char *core, size_t cap);
 
 /* ---- the jobs ----------------------------------------------------------- */

@@ -126,7 +126,9 @@ struct usc_guest_info {
 /* usc_guest_info.state of a guest whose QEMU unirun no longer runs: */
 #define USC_GUEST_EXITED "exited"   /* it ended in order; no core */
 #define USC_GUEST_CRASHED "crashed" /* it crashed; its core is kept */
-/* ... and of one QEMU still holds, stopped, for a look (unirun --keep): */
+/* ... and of one QEMU still holds, stopped: unirun is judging it and
+ * keeping its core, or holds it for a look (unirun --keep): */
+#define USC_GUEST_STOPPING "stopping"
 #define USC_GUEST_HELD "held"
 
 /*

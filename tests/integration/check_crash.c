@@ -99,12 +99,15 @@ static int ram_released(void *arg)
     return !found;
 }
 
-/* guest.json of (arg) says how it ended (its state set). */
+/* guest.json of (arg) says how it ended. */
 static int ended(void *arg)
 {
     struct usc_guest_info gi;
 
-    return usc_guest_info_read(arg, &gi) == 0 && gi.state[0];
+    return usc_guest_info_read(arg, &gi) == 0 &&
+           (!strcmp(gi.state, USC_GUEST_CRASHED) ||
+            !strcmp(gi.state, USC_GUEST_EXITED)) &&
+           !usc_guest_supervised(arg);
 }
 
 /* ---- Solo5 test_exception, foreground: the core, gdb, unigdb ----------- */

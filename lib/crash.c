@@ -1,74 +1,55 @@
 /* What a guest's stop means: a crash whose core is kept, or an orderly end,
  * and the exit status a script gets. */
+#include "crash.h"
+
 #include <stdio.h>
 #include <string.h>
+#include <uniscope/abi.h>
 
-#include "agent_reader.h"
+#include "crashlog.h"
 #include "sanitize.h"
-#include "unirun.h"
-
-/* Lines of the unikernels' own crash reports (their console). */
-static const struct {
-    const char *prefix;
-    const char *kind;
-} markers[] = {
-    /* Solo5 (bindings/cpu_x86_64.c, abort.c, exit.c, crt.c) */
-    {"Solo5: trap:", "trap"},
-    {"Solo5: ABORT:", "abort"},
-    {"Solo5: solo5_abort() called", "abort"},
-    /* Unikraft (uk_pr_crit, UK_CRASH) */
-    {"CRIT:", "crash"},
-};
-#define NMARKERS (sizeof(markers) / sizeof(markers[0]))
 
 /*
- * The first line of the last crash report in (text, len): the earliest
- * marked line of the last run of them, so that Solo5's "trap:" line
- * names the fault rather than the "ABORT:" that follows. Its kind into
- * (*kind), the line, sanitized, into (out). 1 when there was one.
+ * The unikernel's own crash report in (text, len), read by
+ * usc_crashlog_parse: its kind ("trap" when it names a trap, "abort"
+ * when it aborted, "crash" for another report) into (*kind) and its first
+ * line, sanitized, into (out). 1 when there was one; an exit report
+ * (Solo5's "solo5_exit(N) called") alone is none. Lines that look like a
+ * report but do not parse count as one (the core is kept), said so.
  */
 static int crash_line(const char *text, size_t len, const char **kind,
                       char *out, size_t cap)
 {
-    const char *line = text, *end = text + len, *found = NULL;
-    size_t found_len = 0;
-    int in_run = 0;
+    struct usc_crashlog log;
+    const char *line, *nl;
+    size_t n;
 
-    while (line < end) {
-        const char *nl = memchr(line, '\n', (size_t)(end - line));
-        size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
-        size_t m;
-
-        /* A log prefix such as Unikraft's "[    0.1] " may come first. */
-        const char *at = line;
-        if (n && *at == '[') {
-            const char *close = memchr(at, ']', n);
-            if (close && close + 2 <= line + n)
-                at = close + 2;
-        }
-        for (m = 0; m < NMARKERS; m++) {
-            size_t p = strlen(markers[m].prefix);
-            if ((size_t)(line + n - at) >= p &&
-                memcmp(at, markers[m].prefix, p) == 0)
-                break;
-        }
-        if (m < NMARKERS && !in_run) {
-            found = line;
-            found_len = n;
-            *kind = markers[m].kind;
-        }
-        in_run = m < NMARKERS;
-        line += n + (nl ? 1 : 0);
-    }
-    if (!found)
+    if (!text || usc_crashlog_parse(text, len, &log) != 0)
         return 0;
-    if (found_len && found[found_len - 1] == '\r')
-        found_len--;
-    usc_sanitize_text(out, cap, found, found_len);
+    if (log.lines == 0 || log.start >= len) {
+        *kind = "crash";
+        snprintf(out, cap,
+                 "%u line%s on its console that look like a crash "
+                 "report but do not parse",
+                 log.garbled, log.garbled == 1 ? "" : "s");
+        return 1;
+    }
+    if (!(log.have & (USC_CRASH_HAVE_TRAP | USC_CRASH_HAVE_ABORT)) &&
+        (log.kind != USC_CRASH_UNIKRAFT || (log.have & USC_CRASH_HAVE_EXIT)))
+        return 0;
+    *kind = log.have & USC_CRASH_HAVE_TRAP    ? "trap"
+            : log.have & USC_CRASH_HAVE_ABORT ? "abort"
+                                              : "crash";
+    line = text + log.start;
+    nl = memchr(line, '\n', len - log.start);
+    n = nl ? (size_t)(nl - line) : len - log.start;
+    if (n && line[n - 1] == '\r')
+        n--;
+    usc_sanitize_text(out, cap, line, n);
     return 1;
 }
 
-static void set(struct unirun_verdict *v, int crash, const char *kind,
+static void set(struct usc_crash_verdict *v, int crash, const char *kind,
                 const char *reason)
 {
     size_t n = strnlen(reason, sizeof(v->reason) - 1);
@@ -80,7 +61,8 @@ static void set(struct unirun_verdict *v, int crash, const char *kind,
     v->reason[n] = '\0';
 }
 
-void unirun_judge(const struct unirun_facts *f, struct unirun_verdict *v)
+void usc_crash_judge(const struct usc_crash_facts *f,
+                     struct usc_crash_verdict *v)
 {
     char line[sizeof(v->reason)], text[sizeof(v->reason) + 64];
     const char *kind = NULL;
@@ -103,7 +85,7 @@ void unirun_judge(const struct unirun_facts *f, struct unirun_verdict *v)
         set(v, 1, "guest-panic", text);
     } else if (f->state == USC_VM_ERROR) {
         set(v, 1, "internal-error", "QEMU stopped it on an internal error");
-        v->status = UNIRUN_EXIT_FAIL;
+        v->status = 1; /* QEMU failed: unirun's own failure status */
     } else if (f->guest_reset) {
         set(v, 1, "triple-fault", "triple fault (the CPU reset itself)");
     } else if (f->agent_state == USC_STATE_HALTED) {
