@@ -1,95 +1,25 @@
 /* unicore analyze: the unikernel's own crash report, from the console the
  * core carries, checked against the trap frame on the stack. */
 #include <errno.h>
-#include <fcntl.h>
-#include <gelf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "analyze.h"
 #include "crashlog.h"
 
-#define MAX_NOTE_BYTES (64u << 20)
 #define FRAME_SEARCH_BYTES (16u << 10) /* of stack above the vCPU's rsp */
 #define PAGE 4096u
 
 /* ---- the console note ------------------------------------------------------
  */
 
-/*
- * The USCOPE console note of the core at (path) (USC_NOTE_TYPE_CONSOLE):
- * a new buffer of its bytes into (*text), their number into (*len).
- * Returns 0, -ENOENT when the core has none, or another negative errno.
- * Until lib/uscope_note.c reads it for every tool, this is its reader.
- */
-static int console_note(const char *path, char **text, size_t *len)
-{
-    struct stat st;
-    size_t phnum;
-    Elf *elf = NULL;
-    int fd, err = -ENOENT;
-
-    *text = NULL;
-    *len = 0;
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return -errno;
-    elf_version(EV_CURRENT);
-    if (fstat(fd, &st) != 0 || !(elf = elf_begin(fd, ELF_C_READ, NULL)) ||
-        elf_getphdrnum(elf, &phnum) != 0) {
-        err = -EINVAL;
-        goto out;
-    }
-    for (size_t i = 0; i < phnum && err == -ENOENT; i++) {
-        size_t off = 0, next, name_off, desc_off;
-        GElf_Phdr ph;
-        GElf_Nhdr nh;
-        Elf_Data *d;
-
-        if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_NOTE ||
-            ph.p_filesz == 0 || ph.p_filesz > MAX_NOTE_BYTES ||
-            ph.p_offset > (uint64_t)st.st_size ||
-            ph.p_filesz > (uint64_t)st.st_size - ph.p_offset)
-            continue;
-        d = elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz,
-                                 ph.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR);
-        while (d && off < d->d_size &&
-               (next = gelf_getnote(d, off, &nh, &name_off, &desc_off))) {
-            if (nh.n_type == USC_NOTE_TYPE_CONSOLE &&
-                nh.n_namesz == sizeof(USC_NOTE_NAME) &&
-                !memcmp((char *)d->d_buf + name_off, USC_NOTE_NAME,
-                        sizeof(USC_NOTE_NAME))) {
-                /* at most the last USC_NOTE_CONSOLE_MAX bytes */
-                size_t n = nh.n_descsz, from = 0;
-                if (n > USC_NOTE_CONSOLE_MAX) {
-                    from = n - USC_NOTE_CONSOLE_MAX;
-                    n = USC_NOTE_CONSOLE_MAX;
-                }
-                *text = malloc(n ? n : 1);
-                if (!*text) {
-                    err = -ENOMEM;
-                    break;
-                }
-                memcpy(*text, (char *)d->d_buf + desc_off + from, n);
-                *len = n;
-                err = 0;
-                break;
-            }
-            off = next;
-        }
-    }
-out:
-    elf_end(elf);
-    close(fd);
-    return err;
-}
-
 void an_read_console(struct an *a)
 {
-    if (console_note(a->core, &a->console, &a->console_len) != 0) {
+    a->console = malloc(USC_NOTE_CONSOLE_MAX);
+    if (!a->console ||
+        usc_note_read_console(a->core, a->console, USC_NOTE_CONSOLE_MAX,
+                              &a->console_len) != 0) {
         free(a->console);
         a->console = NULL;
         a->console_len = 0;

@@ -525,6 +525,22 @@ START_TEST(test_solo5_crashes_analyze_from_their_own_reports)
     has(out, where);
     has(out, "| Solo5: solo5_abort() called");
 
+    /* unirun's own core of the crash (it keeps crashed guests): found
+     * again by the image it recorded, no --image needed */
+    const char *unirun[] = {test_env("USC_UNIRUN"), NULL};
+    rc = run(out, unirun, "--accel", "tcg", "--memory", "64", "--name", "pmexc",
+             exc.image, NULL);
+    const char *kept = strstr(out, "its core: ");
+    ck_assert_msg(rc != 0 && kept, "unirun %s: %d: %s", exc.image, rc, out);
+    char *kept_core = strndup(kept + 10, strcspn(kept + 10, " \n"));
+    rc = run(out, unicore, "analyze", kept_core, NULL);
+    free(kept_core);
+    ck_assert_msg(rc == 0, "analyze of unirun's core: %d: %s", rc, out);
+    snprintf(where, sizeof(where), "at solo5_app_main (test_exception.c:%d)",
+             source_line(exc.source, "*addr_invalid = 1;"));
+    has(out, where);
+    has(out, "(recorded)");
+
     /* a console of lines that look like a crash report but are garbage:
      * said so, nothing believed, no crash of the tool */
     FILE *f = fopen(in_scratch(junk, sizeof(junk), "junk.log"), "w");
