@@ -151,8 +151,9 @@ int usc_core_plan(const struct usc_core_desc *desc,
  * Copy the plan's RAM pages into (buf) of (cap) bytes, which the caller
  * owns and keeps until the plan is freed, so that the guest may run again
  * before the file is written: usc_core_write_data then writes from the
- * copy. Returns 0; -E2BIG when the pages need more than (cap) (nothing is
- * kept then); -EFAULT.
+ * copy. A source that maps guest RAM is copied by this thread and a helper
+ * thread, half each. Returns 0; -E2BIG when the pages need more than (cap)
+ * (nothing is kept then); -EFAULT.
  */
 int usc_core_snapshot(struct usc_core_plan *p, void *buf, size_t cap);
 
