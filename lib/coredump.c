@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include "pagewalk.h"
 #include "ramdata.h"
 #include "rundir.h"
+#include "snapshot.h"
 
 #define GIB(n) ((uint64_t)(n) << 30)
 #define PAGE 4096ull
@@ -28,7 +28,6 @@
 #define MAX_RAM 2
 #define SNAPSHOT_MAX (1ull << 30)   /* bytes of guest pages copied, at most */
 #define SNAPSHOT_SLACK (8ull << 20) /* pages touched while we prepare */
-#define HUGE_PAGE ((size_t)2 << 20)
 
 /* Nanoseconds on the monotonic clock. */
 static int64_t now_ns(void)
@@ -60,8 +59,13 @@ struct dump {
     size_t nvmap;
     struct usc_core_desc desc;
     struct usc_core_plan *plan;
-    void *snap; /* where guest pages are copied while it is paused */
-    size_t snap_cap;
+    struct usc_snapshot snap; /* the guest's data, copied while paused */
+    int have_snap;            /* room for it set aside */
+    /* Where the file's memory comes from: the guest, or the copy. */
+    const struct usc_physmem *src_pm;
+    int (*next)(void *priv, uint64_t paddr, uint64_t end, uint64_t *start,
+                uint64_t *stop);
+    void *next_priv;
     char tmp[PATH_MAX];
     int fd;
     int paused; /* we paused the guest: resume it */
@@ -263,12 +267,12 @@ static uint64_t search_cr3(struct dump *d)
         uint64_t pos = d->ram[r].paddr, end = pos + d->ram[r].len;
         while (pos < end) {
             uint64_t start = pos, stop = end;
-            if (d->have_rf && usc_ramdata_next(&d->rf, pos, end, &start, &stop))
+            if (d->next && d->next(d->next_priv, pos, end, &start, &stop))
                 break;
             for (uint64_t p = (start + PAGE - 1) & ~(PAGE - 1); p < stop;
                  p += PAGE) {
                 struct usc_xlate x;
-                if (usc_pagewalk(d->pm, p, cb->self_vaddr, &x) == 0 &&
+                if (usc_pagewalk(d->src_pm, p, cb->self_vaddr, &x) == 0 &&
                     x.paddr == want)
                     return p;
             }
@@ -300,7 +304,7 @@ static void collect_vmap(struct dump *d)
         d->vcpus[0].live.cr0 = CR0_PG | 1; /* paging, protected mode */
     }
     /* Without tables (or with too many) the core maps virtual = physical. */
-    if (!cr3 || usc_vmap_collect(d->pm, cr3, &d->vmap, &d->nvmap) != 0) {
+    if (!cr3 || usc_vmap_collect(d->src_pm, cr3, &d->vmap, &d->nvmap) != 0) {
         free(d->vmap);
         d->vmap = NULL;
         d->nvmap = 0;
@@ -431,8 +435,7 @@ static int resume(struct dump *d)
 static void finish(struct dump *d)
 {
     resume(d);
-    if (d->snap)
-        munmap(d->snap, d->snap_cap);
+    usc_snapshot_free(&d->snap);
     if (d->fd >= 0)
         close(d->fd);
     if (d->tmp[0])
@@ -520,48 +523,6 @@ static void prefault(struct dump *d, uint64_t paddr, uint64_t len)
         (void)*(const volatile unsigned char *)a;
 }
 
-struct populate {
-    void *at;
-    size_t len;
-};
-
-static void *populate(void *arg)
-{
-    struct populate *w = arg;
-
-    if (madvise(w->at, w->len, MADV_POPULATE_WRITE) != 0)
-        memset(w->at, 0, w->len); /* a kernel before 5.14 */
-    return NULL;
-}
-
-/*
- * Memory for the copy of (len) bytes of guest pages, its pages allocated
- * now rather than while the guest waits: huge pages where the kernel
- * gives them (a 64 MiB copy then takes 32 page faults, not 16384).
- */
-static void snapshot_buffer(struct dump *d, size_t len)
-{
-    size_t cap = (len + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-    void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-    if (p == MAP_FAILED)
-        return;
-    madvise(p, cap, MADV_HUGEPAGE);
-    /* The kernel zeroes every page: two threads halve the wait. */
-    size_t half = (cap / 2) & ~(HUGE_PAGE - 1);
-    struct populate second = {(char *)p + half, cap - half};
-    pthread_t helper;
-    int threaded =
-        half && pthread_create(&helper, NULL, populate, &second) == 0;
-    struct populate first = {p, threaded ? half : cap};
-    populate(&first);
-    if (threaded)
-        pthread_join(helper, NULL);
-    d->snap = p;
-    d->snap_cap = cap;
-}
-
 /*
  * What can be done while the guest still runs: find its agent (it does
  * not move), map in the RAM that has data and set aside memory for a copy
@@ -577,6 +538,10 @@ static int prepare(struct dump *d)
         d->agent = NULL;
     if (!d->have_rf || d->o->live || !d->info.can_control)
         return 0;
+    /* A guest stopped already waits for the file: no copy needed. */
+    enum usc_vm_state st = USC_VM_UNKNOWN;
+    if (usc_target_run_state(d->t, &st) != 0 || st != USC_VM_RUNNING)
+        return 0;
     for (size_t r = 0; r < d->nram; r++) {
         uint64_t pos = d->ram[r].paddr, end = pos + d->ram[r].len;
         while (pos < end) {
@@ -591,7 +556,8 @@ static int prepare(struct dump *d)
     /* Room for what the guest may touch until it stops, too. */
     data += SNAPSHOT_SLACK;
     if (data <= SNAPSHOT_MAX)
-        snapshot_buffer(d, (size_t)data);
+        d->have_snap =
+            usc_snapshot_init(&d->snap, (size_t)data, d->pm->phys_end) == 0;
     return 0;
 }
 
@@ -630,29 +596,33 @@ int usc_core_dump(const struct usc_core_dump_opts *o,
     STEP("agent", read_agent(d));
     STEP("registers", collect_vcpus(d));
     STEP("threads", collect_threads(d));
+    d->src_pm = d->pm;
+    d->next = d->have_rf ? usc_ramdata_next : NULL;
+    d->next_priv = &d->rf;
+    /* With the data copied the guest runs again; the page tables, the
+     * zeros and the file are read from the copy. Without room for it (too
+     * much data) the guest waits for the file. */
+    if (d->have_snap && d->paused &&
+        usc_snapshot_take(&d->snap, d->pm, d->ram, d->nram, d->next,
+                          d->next_priv) == 0) {
+        STEP("resume", resume(d));
+        d->src_pm = usc_snapshot_physmem(&d->snap);
+        d->next = usc_snapshot_next;
+        d->next_priv = &d->snap;
+    }
     collect_vmap(d);
     fill_note(d);
     read_console(d);
     d->desc.ram = d->ram;
     d->desc.nram = d->nram;
     src = (struct usc_core_source){
-        .pm = d->pm,
-        .next_data = d->have_rf ? usc_ramdata_next : NULL,
-        .priv = &d->rf,
+        .pm = d->src_pm,
+        .next_data = d->next,
+        .priv = d->next_priv,
     };
     STEP("memory", usc_core_plan(&d->desc, &src, &d->plan));
-    /* From the copy, the file is written with the guest running again;
-     * without one (too much data) the guest waits for the file. */
-    if (d->snap && usc_core_snapshot(d->plan, d->snap, d->snap_cap) == 0) {
-        STEP("resume", resume(d));
-        STEP("write",
-             usc_core_write_data(d->plan, d->fd, o->cancel, &res->stats));
-    } else {
-        /* No copy: the guest waits for its memory to be in the file. */
-        STEP("write",
-             usc_core_write_data(d->plan, d->fd, o->cancel, &res->stats));
-        STEP("resume", resume(d));
-    }
+    STEP("write", usc_core_write_data(d->plan, d->fd, o->cancel, &res->stats));
+    STEP("resume", resume(d));
     d->desc.note.pause_ns = (uint64_t)res->pause_ns;
     STEP("write",
          usc_core_write_headers(d->plan, d->fd, &d->desc.note, &res->stats));

@@ -4,7 +4,6 @@
 
 #include <elf.h>
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,8 +59,7 @@ struct usc_core_plan {
     uint64_t notes_size;
     uint64_t data_off; /* page-aligned start of the data area */
     uint64_t pages_skipped, pages_in_holes;
-    unsigned char *buf;        /* BLOCK bytes, for sources without a mapping */
-    const unsigned char *snap; /* the pages, copied (the caller's); or NULL */
+    unsigned char *buf; /* BLOCK bytes, for sources without a mapping */
 };
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
@@ -631,81 +629,6 @@ uint64_t usc_core_plan_data(const struct usc_core_plan *p)
     return p ? p->data_bytes : 0;
 }
 
-/* One part of a snapshot: the plan's bytes [from, to), by file offset. */
-struct snap_part {
-    struct usc_core_plan *p;
-    unsigned char *snap;
-    uint64_t from, to;
-    uint64_t done;   /* copied up to here */
-    int mapped_only; /* a helper thread: backends' reads are not shared */
-    int err;
-};
-
-static void *snap_copy(void *arg)
-{
-    struct snap_part *s = arg;
-    const struct usc_physmem *pm = s->p->src.pm;
-
-    s->done = s->from;
-    for (size_t i = 0; i < s->p->nchunks && !s->err; i++) {
-        const struct chunk *c = &s->p->chunks[i];
-        uint64_t lo = c->rel > s->from ? c->rel : s->from;
-        uint64_t hi = min_u64(c->rel + c->len, s->to);
-        for (uint64_t at = lo; at < hi; at += BLOCK) {
-            size_t len = (size_t)min_u64(BLOCK, hi - at);
-            uint64_t paddr = c->paddr + (at - c->rel);
-            const void *m = pm->map ? pm->map(pm->priv, paddr, len) : NULL;
-            if (m)
-                memcpy(s->snap + at, m, len);
-            else if (s->mapped_only)
-                return NULL; /* the rest is the caller's */
-            else if ((s->err =
-                          usc_guestmem_read(pm, paddr, s->snap + at, len)) != 0)
-                return NULL;
-            s->done = at + len;
-        }
-    }
-    s->done = s->to;
-    return NULL;
-}
-
-int usc_core_snapshot(struct usc_core_plan *p, void *buf, size_t cap)
-{
-    /* Half each for this thread and a helper, when the RAM is mapped
-     * here: one thread alone does not reach the memory's bandwidth. */
-    uint64_t half = (p ? p->data_bytes / 2 : 0) & ~(PAGE - 1);
-    struct snap_part a = {.p = p, .snap = buf, .to = half};
-    struct snap_part b = {.p = p, .snap = buf, .mapped_only = 1};
-    pthread_t helper;
-    int threaded = 0;
-
-    if (!p || (!buf && cap))
-        return -EINVAL;
-    if (p->data_bytes > cap)
-        return -E2BIG;
-    b.from = half;
-    b.to = p->data_bytes;
-    if (p->src.pm->map && half >= BLOCK)
-        threaded = pthread_create(&helper, NULL, snap_copy, &b) == 0;
-    if (!threaded) {
-        a.to = p->data_bytes;
-        b.from = b.to;
-    }
-    snap_copy(&a);
-    if (threaded)
-        pthread_join(helper, NULL);
-    /* What the helper could not map, this thread reads. */
-    if (!a.err && b.done < b.to) {
-        b.from = b.done;
-        b.mapped_only = 0;
-        snap_copy(&b);
-    }
-    if (a.err || b.err)
-        return a.err ? a.err : b.err;
-    p->snap = buf;
-    return 0;
-}
-
 void usc_core_plan_free(struct usc_core_plan *p)
 {
     if (!p)
@@ -751,8 +674,7 @@ int usc_core_write_data(struct usc_core_plan *p, int fd,
             const unsigned char *b;
             if (cancel && *cancel)
                 return -ECANCELED;
-            b = p->snap ? p->snap + c->rel + off
-                        : fetch(p, c->paddr + off, len, &err);
+            b = fetch(p, c->paddr + off, len, &err);
             if (!b)
                 return err ? err : -EFAULT;
             err = pwrite_all(fd, b, len, p->data_off + c->rel + off);
