@@ -340,12 +340,34 @@ START_TEST(test_triple_fault_and_pvpanic)
     ck_assert_uint_ne(regs.rip, 0xfff0);
     usc_target_close(t);
 
-    ck_assert_int_eq(run(test_env("USC_UNIRUN"), "--accel", "tcg", "--name",
-                         "panic", test_env("USC_STOPKERNEL_PVPANIC"), NULL),
+    /* A pvpanic, held (--keep): unigdb reads it in guest-panicked, and
+     * neither continue nor its detach resumes it (QEMU's stub would). */
+    ck_assert_int_eq(run(test_env("USC_UNIRUN"), "--accel", "tcg", "--detach",
+                         "--keep", "--name", "panic",
+                         test_env("USC_STOPKERNEL_PVPANIC"), NULL),
                      0);
-    has(out, "crashed: guest panic (pvpanic)");
+    ck_assert_msg(test_wait_for(held, "panic", RUN_MS), "never held");
+    struct usc_guest_info gi;
+    ck_assert_int_eq(usc_guest_info_read("panic", &gi), 0);
+    has(gi.reason, "guest panic (pvpanic)");
     the_core("panic", &r);
     ck_assert_str_eq(r.kind, "guest-panic");
+    int rc = run(test_env("USC_UNIGDB"), "panic", "--gdb", "--image",
+                 test_env("USC_STOPKERNEL_PVPANIC"), "--", "-nx", "-batch",
+                 "-ex", "continue", "-ex", "info registers rbx", NULL);
+    ck_assert_msg(rc == 0, "unigdb: %d: %s", rc, out);
+    has(out, "unigdb: panic: the guest panicked (run state "
+             "\"guest-panicked\"): it is held for a look and does not run "
+             "again");
+    has(out, "Program stopped.");
+    has(out, "0x5eedcafe");
+    enum usc_vm_state vm = USC_VM_UNKNOWN;
+    ck_assert_int_eq(usc_target_open("panic", &t), 0);
+    ck_assert_int_eq(usc_target_run_state(t, &vm), 0);
+    usc_target_close(t);
+    ck_assert_int_eq(vm, USC_VM_PANICKED);
+    ck_assert(held("panic"));
+    ck_assert_int_eq(test_unirun_stop("panic", out, sizeof(out)), 0);
 }
 END_TEST
 
