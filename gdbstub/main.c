@@ -227,15 +227,28 @@ static int kept_core(const char *name, char *target, size_t cap,
     return 0;
 }
 
+/* 1 when (spec) names a unirun guest that unirun holds after its crash
+ * (--keep): its guest.json says so while its supervisor runs. */
+static int held_by_unirun(const char *spec)
+{
+    struct usc_target_spec ts;
+    struct usc_guest_info gi;
+
+    return usc_target_spec_parse(spec, &ts) == 0 &&
+           ts.kind == USC_TARGET_NAME &&
+           usc_guest_info_read(ts.name, &gi) == 0 &&
+           !strcmp(gi.state, USC_GUEST_HELD) && usc_guest_supervised(ts.name);
+}
+
 /* One line on a guest QEMU keeps stopped: what gdb can and cannot do. */
-static void say_state(const char *name, struct usc_target *t)
+static void say_state(const char *name, struct usc_target *t, int held)
 {
     struct usc_target_info info;
     const char *why;
 
     if (usc_target_describe(t, &info) != 0)
         return;
-    why = unigdb_cannot_run(info.state);
+    why = unigdb_cannot_run(info.state, held);
     if (why)
         fprintf(stderr, "unigdb: %s: %s\n", name, why);
     else if (info.state == USC_VM_PAUSED || info.state == USC_VM_DEBUG)
@@ -282,7 +295,8 @@ int main(int argc, char **argv)
     }
     if (!shown)
         shown = o.target;
-    say_state(shown, t);
+    cfg.held = held_by_unirun(o.target);
+    say_state(shown, t, cfg.held);
     cfg.name = shown;
     cfg.verbose = o.verbose;
     cfg.files = 1;

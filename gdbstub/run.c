@@ -35,7 +35,7 @@ void stop_from_event(struct unigdb_session *s, const struct usc_stop_event *ev)
     case USC_STOP_SHUTDOWN:
         /* Gone, or held where it stopped (QEMU's -action ...=pause)? */
         if (usc_target_run_state(s->t, &vm) != 0 || vm == USC_VM_DEAD ||
-            !unigdb_cannot_run(vm)) {
+            !unigdb_cannot_run(vm, s->cfg->held)) {
             st->exited = 1;
             return;
         }
@@ -62,7 +62,7 @@ void stop_from_event(struct unigdb_session *s, const struct usc_stop_event *ev)
         break;
     }
     if (ev->reason == USC_STOP_PANIC && usc_target_run_state(s->t, &vm) == 0 &&
-        unigdb_cannot_run(vm))
+        unigdb_cannot_run(vm, s->cfg->held))
         s->stuck = vm;
     if (panicked && s->have_panic) {
         st->signal = panic_signal(&s->panic);
@@ -161,7 +161,7 @@ static int stuck(struct unigdb_session *s)
 
     snprintf(text, sizeof(text), "unigdb: %s: %s\n",
              s->cfg->name ? s->cfg->name : "guest",
-             unigdb_cannot_run(s->stuck));
+             unigdb_cannot_run(s->stuck, s->cfg->held));
     if (emit_console(s, text))
         return reply_errno(s, -ENOMEM);
     s->stop.signal = 0;
@@ -177,7 +177,7 @@ static int resume(struct unigdb_session *s, int64_t step_vcpu)
 
     if (!s->ctrl)
         return refuse_resume(s);
-    if (unigdb_cannot_run(s->stuck))
+    if (unigdb_cannot_run(s->stuck, s->cfg->held))
         return stuck(s);
     if (step_vcpu >= 0)
         err = usc_target_step(s->t, (uint32_t)step_vcpu);
@@ -421,18 +421,27 @@ int points_remove_all(struct unigdb_session *s)
 
 /* ---- leaving ------------------------------------------------------------- */
 
+int resume_on_leaving(struct unigdb_session *s)
+{
+    enum usc_vm_state st;
+
+    /* a guest QEMU (or unirun) holds stopped after a crash stays so */
+    if (usc_target_run_state(s->t, &st) != 0 ||
+        (st != USC_VM_PAUSED && st != USC_VM_DEBUG) ||
+        unigdb_cannot_run(st, s->cfg->held))
+        return 0;
+    return usc_target_resume(s->t);
+}
+
 /* Leave now: our points go and the guest runs before gdb hears back. */
 static int leave(struct unigdb_session *s)
 {
-    enum usc_vm_state st;
     int err = 0;
 
     if (s->ctrl) {
         err = points_remove_all(s);
-        /* a guest QEMU holds stopped by itself stays so */
-        if (!err && usc_target_run_state(s->t, &st) == 0 &&
-            (st == USC_VM_PAUSED || st == USC_VM_DEBUG))
-            err = usc_target_resume(s->t);
+        if (!err)
+            err = resume_on_leaving(s);
     }
     s->done = 1;
     return err;

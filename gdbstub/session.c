@@ -138,9 +138,14 @@ int emit_console(struct unigdb_session *s, const char *text)
     return err;
 }
 
-const char *unigdb_cannot_run(enum usc_vm_state state)
+const char *unigdb_cannot_run(enum usc_vm_state state, int held)
 {
     switch (state) {
+    case USC_VM_PAUSED:
+        return held ? "the guest crashed and unirun holds it (run state "
+                      "\"paused\"): it does not run again; its registers "
+                      "and memory stay readable"
+                    : NULL;
     case USC_VM_SHUTDOWN:
         return "the guest has shut down (run state \"shutdown\"): it "
                "cannot run again; its registers and memory stay readable";
@@ -295,12 +300,12 @@ int unigdb_session_wait(struct unigdb_session *s, int timeout_ms)
     s->interrupted = s->panic_stop = 0;
     if (s->stop.exited)
         s->done = 1;
-    if (unigdb_cannot_run(s->stuck)) {
+    if (unigdb_cannot_run(s->stuck, s->cfg->held)) {
         char text[400];
 
         snprintf(text, sizeof(text), "unigdb: %s: %s\n",
                  s->cfg->name ? s->cfg->name : "guest",
-                 unigdb_cannot_run(s->stuck));
+                 unigdb_cannot_run(s->stuck, s->cfg->held));
         if (emit_console(s, text))
             return -ENOMEM;
     }
@@ -343,7 +348,7 @@ static int stop_guest(struct unigdb_session *s)
     if (st == USC_VM_DEAD)
         return -ECONNREFUSED;
     /* A guest QEMU holds stopped is looked at as it is. */
-    if (unigdb_cannot_run(st))
+    if (unigdb_cannot_run(st, s->cfg->held))
         s->stuck = st;
     if (st != USC_VM_RUNNING && st != USC_VM_UNKNOWN)
         return 0;
@@ -425,18 +430,14 @@ err:
 
 int unigdb_session_close(struct unigdb_session *s)
 {
-    enum usc_vm_state st;
     int err = 0, e;
 
     if (!s)
         return 0;
+    /* a guest we stopped (or that gdb left stopped) runs again */
     if (s->touched && !s->stop.exited) {
         err = points_remove_all(s);
-        /* a guest we stopped (or that gdb left stopped) runs again; one
-         * that stopped by itself and cannot run is left as it is */
-        e = usc_target_run_state(s->t, &st);
-        if (e == 0 && (st == USC_VM_PAUSED || st == USC_VM_DEBUG))
-            e = usc_target_resume(s->t);
+        e = resume_on_leaving(s);
         if (!err)
             err = e;
     }

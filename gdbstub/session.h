@@ -12,6 +12,7 @@ struct unigdb_config {
     const char *name; /* how errors name the guest */
     int verbose;      /* log every packet on stderr */
     int files;        /* monitor commands may write files (monitor dump) */
+    int held; /* unirun holds the crashed guest (--keep): it never runs */
 };
 
 struct unigdb_session;
@@ -60,9 +61,11 @@ int unigdb_session_done(const struct unigdb_session *s);
 /*
  * Why a guest QEMU holds in run state (state) cannot run, as a phrase for
  * people ("the guest has shut down (run state \"shutdown\"): ..."), or
- * NULL for a state a guest runs from (running, paused, debug, ...).
+ * NULL for a state a guest runs from (running, paused, debug, ...). With
+ * (held) (unirun holds it after a crash), paused is such a state too: the
+ * crashed guest is kept for a look, never resumed.
  */
-const char *unigdb_cannot_run(enum usc_vm_state state);
+const char *unigdb_cannot_run(enum usc_vm_state state, int held);
 
 /* The bytes queued for gdb; the caller writes and consumes them. */
 struct unigdb_buf *unigdb_session_output(struct unigdb_session *s);

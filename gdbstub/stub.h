@@ -235,5 +235,9 @@ int stop_reply(struct unigdb_session *s, struct unigdb_buf *out);
 void stop_from_event(struct unigdb_session *s, const struct usc_stop_event *ev);
 /* Remove every point we planted; the first error, or 0. */
 int points_remove_all(struct unigdb_session *s);
+/* Let a guest we (or gdb) stopped run again, as gdb leaves; one that
+ * stopped by itself and cannot run stays as it is. Returns 0 or the
+ * target's error. */
+int resume_on_leaving(struct unigdb_session *s);
 
 #endif /* UNIGDB_STUB_H */

@@ -335,6 +335,31 @@ static int final_status(struct super *s)
     return UNIRUN_EXIT_FAIL;
 }
 
+/*
+ * QEMU itself died, by a signal nobody of ours sent (its own SIGSEGV or
+ * abort, the OOM killer, a kill -9): a crash whose evidence is the RAM
+ * file alone. Keep a core of it, as of any crash, before the RAM goes.
+ */
+static void qemu_died(struct super *s)
+{
+    int sig = WTERMSIG(s->ws);
+
+    memset(&s->v, 0, sizeof(s->v));
+    s->v.crash = 1;
+    s->v.status = UNIRUN_EXIT_FAIL;
+    snprintf(s->v.kind, sizeof(s->v.kind), "qemu-died");
+    snprintf(s->v.reason, sizeof(s->v.reason),
+             "QEMU itself died: killed by signal %d (%s)", sig, strsignal(sig));
+    s->judged = 1;
+    record(s, USC_GUEST_STOPPING); /* unicore watch: ours to keep */
+    if (unirun_keep_core(s->b, &s->v, s->core, sizeof(s->core)) == 0)
+        unirun_error(s->b->name,
+                     "crashed: %s; its core (RAM, no registers): %s",
+                     s->v.reason, s->core);
+    else
+        unirun_error(s->b->name, "crashed: %s", s->v.reason);
+}
+
 int unirun_supervise(const struct unirun_opts *o, struct unirun_boot *b,
                      struct usc_qmp *q)
 {
@@ -385,6 +410,9 @@ int unirun_supervise(const struct unirun_opts *o, struct unirun_boot *b,
             ;
     b->pid = 0;
     unirun_qemu_pid = 0;
+    if (WIFSIGNALED(s->ws) && !s->judged && s->phase != ENDING &&
+        !unirun_forwarded && !unirun_stop_asked)
+        qemu_died(s);
     status = final_status(s);
     /*
      * Detached, the folder stays as the record of how the guest ended;

@@ -82,6 +82,31 @@ static void gdb_bt(const char *image, const char *core)
     ck_assert_msg(rc == 0, "gdb: %d: %s", rc, out);
 }
 
+/*
+ * unicore analyze of the kept core (r), with no --image: the image
+ * recorded; it names (where) (a sentence ending in "(FILE.c:" and the
+ * line in Solo5's tests/NAME/NAME.c that holds (source_text)) and prints
+ * the console's tail up to Solo5's last line (tail).
+ */
+static void analyze_names(const struct usc_core_record *r, const char *test,
+                          const char *where, const char *source_text,
+                          const char *tail)
+{
+    char source[512], want[512];
+
+    snprintf(source, sizeof(source), "%s/tests/%s/%s.c",
+             test_env("USC_SOLO5_DIR"), test, test);
+    snprintf(want, sizeof(want), "%s%s.c:%d)", where, test,
+             test_source_line(source, source_text));
+    int rc = run(test_env("USC_UNICORE"), "analyze", r->path, NULL);
+    ck_assert_msg(rc == 0, "unicore analyze: %d: %s", rc, out);
+    has(out, "(recorded)");
+    has(out, want);
+    const char *con = strstr(out, "\nconsole (its last");
+    ck_assert_msg(con && strstr(con, tail), "no console tail with \"%s\":\n%s",
+                  tail, out);
+}
+
 /* No RAM file of guest (name) left under /dev/shm. */
 static int ram_released(void *arg)
 {
@@ -150,6 +175,13 @@ START_TEST(test_exception_leaves_a_core_gdb_reads)
     has(out, "cpu_trap_handler");
     has(out, "_abort");
     has(out, "platform_exit");
+    ck_assert_ptr_null(strstr(out, "#0  0x0000000000000000 in ?? ()"));
+
+    /* analyze: the faulting store, from Solo5's own report; the console */
+    analyze_names(&r, "test_exception",
+                  "Solo5 reported a trap: page fault (#PF) at solo5_app_main (",
+                  "*addr_invalid = 1;",
+                  "| Solo5: ABORT: cpu_x86_64.c:182: Fatal trap");
 
     /* unicore list names it. */
     ck_assert_int_eq(run(test_env("USC_UNICORE"), "list", "exc", NULL), 0);
@@ -200,6 +232,9 @@ START_TEST(test_dumpcore_detached_and_hello_orderly)
     gdb_bt(image, r.path);
     has(out, "solo5_abort");
     has(out, "test_dumpcore.c");
+    analyze_names(&r, "test_dumpcore",
+                  "solo5_abort was called from solo5_app_main (",
+                  "solo5_abort();", "| Solo5: solo5_abort() called");
     /* unigdb finds it through guest.json while the folder is there. */
     ck_assert_int_eq(run(test_env("USC_UNIGDB"), "dump", "--gdb", "--", "-nx",
                          "-batch", "-ex", "bt", NULL),
@@ -305,12 +340,34 @@ START_TEST(test_triple_fault_and_pvpanic)
     ck_assert_uint_ne(regs.rip, 0xfff0);
     usc_target_close(t);
 
-    ck_assert_int_eq(run(test_env("USC_UNIRUN"), "--accel", "tcg", "--name",
-                         "panic", test_env("USC_STOPKERNEL_PVPANIC"), NULL),
+    /* A pvpanic, held (--keep): unigdb reads it in guest-panicked, and
+     * neither continue nor its detach resumes it (QEMU's stub would). */
+    ck_assert_int_eq(run(test_env("USC_UNIRUN"), "--accel", "tcg", "--detach",
+                         "--keep", "--name", "panic",
+                         test_env("USC_STOPKERNEL_PVPANIC"), NULL),
                      0);
-    has(out, "crashed: guest panic (pvpanic)");
+    ck_assert_msg(test_wait_for(held, "panic", RUN_MS), "never held");
+    struct usc_guest_info gi;
+    ck_assert_int_eq(usc_guest_info_read("panic", &gi), 0);
+    has(gi.reason, "guest panic (pvpanic)");
     the_core("panic", &r);
     ck_assert_str_eq(r.kind, "guest-panic");
+    int rc = run(test_env("USC_UNIGDB"), "panic", "--gdb", "--image",
+                 test_env("USC_STOPKERNEL_PVPANIC"), "--", "-nx", "-batch",
+                 "-ex", "continue", "-ex", "info registers rbx", NULL);
+    ck_assert_msg(rc == 0, "unigdb: %d: %s", rc, out);
+    has(out, "unigdb: panic: the guest panicked (run state "
+             "\"guest-panicked\"): it is held for a look and does not run "
+             "again");
+    has(out, "Program stopped.");
+    has(out, "0x5eedcafe");
+    enum usc_vm_state vm = USC_VM_UNKNOWN;
+    ck_assert_int_eq(usc_target_open("panic", &t), 0);
+    ck_assert_int_eq(usc_target_run_state(t, &vm), 0);
+    usc_target_close(t);
+    ck_assert_int_eq(vm, USC_VM_PANICKED);
+    ck_assert(held("panic"));
+    ck_assert_int_eq(test_unirun_stop("panic", out, sizeof(out)), 0);
 }
 END_TEST
 
@@ -354,6 +411,13 @@ static int writing(const char *dir)
     return seen;
 }
 
+/* The process (*arg) is no more (nor a zombie of it: QEMU is unirun's
+ * child, reaped by init once unirun is gone). */
+static int qemu_gone(void *arg)
+{
+    return kill(*(pid_t *)arg, 0) != 0 && errno == ESRCH;
+}
+
 START_TEST(test_sigkill_while_the_core_is_written)
 {
     char image[512], dir[PATH_MAX];
@@ -378,6 +442,9 @@ START_TEST(test_sigkill_while_the_core_is_written)
     int64_t deadline = test_now_ms() + RUN_MS;
     while (!writing(dir) && test_now_ms() < deadline)
         ;
+    struct usc_guest_info gi;
+    ck_assert_int_eq(usc_guest_info_read("killed", &gi), 0);
+    pid_t qemu = (pid_t)gi.pid;
     kill(pid, SIGKILL);
     waitpid(pid, &st, 0);
     close(fd);
@@ -389,6 +456,8 @@ START_TEST(test_sigkill_while_the_core_is_written)
         core_is_whole(v[i].path);
     free(v);
     /* QEMU went with its supervisor. */
+    ck_assert_msg(test_wait_for(qemu_gone, &qemu, RUN_MS),
+                  "QEMU %lld outlived its unirun", (long long)qemu);
     test_unirun_stop("killed", out, sizeof(out));
 }
 END_TEST

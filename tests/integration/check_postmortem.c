@@ -83,26 +83,6 @@ static const char *in_scratch(char *buf, size_t cap, const char *name)
     return buf;
 }
 
-/* The line number of the first line of (file) holding (text). */
-static int source_line(const char *file, const char *text)
-{
-    char buf[1024];
-    FILE *f = fopen(file, "r");
-    int n = 0;
-
-    ck_assert_msg(f, "%s: %s", file, strerror(errno));
-    while (fgets(buf, sizeof(buf), f)) {
-        n++;
-        if (strstr(buf, text)) {
-            fclose(f);
-            return n;
-        }
-    }
-    fclose(f);
-    ck_abort_msg("no '%s' in %s", text, file);
-    return 0;
-}
-
 /* ---- a panic with no frame ---------------------------------------------- */
 
 static int panicked(void *arg)
@@ -489,7 +469,7 @@ START_TEST(test_solo5_crashes_analyze_from_their_own_reports)
     int rc = run(out, unicore, "analyze", core[0], "--image", exc.image, NULL);
     ck_assert_msg(rc == 0, "analyze: %d: %s", rc, out);
     snprintf(where, sizeof(where), "at solo5_app_main (test_exception.c:%d)",
-             source_line(exc.source, "*addr_invalid = 1;"));
+             test_source_line(exc.source, "*addr_invalid = 1;"));
     has(out, "Solo5 reported a trap: page fault (#PF) ");
     has(out, where);
     has(out, "write to a not-present page");
@@ -520,7 +500,7 @@ START_TEST(test_solo5_crashes_analyze_from_their_own_reports)
     ck_assert_msg(rc == 0, "analyze: %d: %s", rc, out);
     snprintf(where, sizeof(where),
              "solo5_abort was called from solo5_app_main (test_dumpcore.c:%d)",
-             source_line(dump.source, "solo5_abort();"));
+             test_source_line(dump.source, "solo5_abort();"));
     has(out, "Solo5 aborted: solo5_abort() called");
     has(out, where);
     has(out, "| Solo5: solo5_abort() called");
@@ -537,7 +517,7 @@ START_TEST(test_solo5_crashes_analyze_from_their_own_reports)
     free(kept_core);
     ck_assert_msg(rc == 0, "analyze of unirun's core: %d: %s", rc, out);
     snprintf(where, sizeof(where), "at solo5_app_main (test_exception.c:%d)",
-             source_line(exc.source, "*addr_invalid = 1;"));
+             test_source_line(exc.source, "*addr_invalid = 1;"));
     has(out, where);
     has(out, "(recorded)");
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "agent_reader.h"
+#include "cores.h"
 #include "elfimage.h"
 #include "harness.h"
 #include "rundir.h"
@@ -212,13 +213,29 @@ START_TEST(test_unirun_list_stop_and_dead_guests)
     ck_assert_msg(test_wait_for(line_has, &b, BOOT_MS), "listb: %s", b.line);
     ck_assert_ptr_nonnull(strstr(a.line, " 64M"));
 
-    /* kill -9 of listb's QEMU: shown as dead, and still cleanable. */
+    /* kill -9 of listb's QEMU (as if QEMU itself crashed): its RAM is
+     * kept as a core, the guest shown crashed with it, still cleanable. */
     struct usc_guest_info gi;
     ck_assert_int_eq(usc_guest_info_read("listb", &gi), 0);
     ck_assert_int_eq(kill((pid_t)gi.pid, SIGKILL), 0);
-    struct line_wait dead = {.name = "listb", .words = {" dead ", NULL}};
+    struct line_wait dead = {.name = "listb",
+                             .words = {" crashed ", ".core", NULL}};
     ck_assert_msg(test_wait_for(line_has, &dead, BOOT_MS), "listb: %s",
                   dead.line);
+    struct usc_core_record *kept = NULL;
+    size_t nkept = 0;
+    ck_assert_int_eq(usc_cores_list("listb", &kept, &nkept), 0);
+    ck_assert_uint_eq(nkept, 1);
+    ck_assert_str_eq(kept[0].kind, "qemu-died");
+    ck_assert_ptr_nonnull(strstr(kept[0].reason, "signal 9"));
+    /* RAM alone, but the agent's tables are in it */
+    char *argv[] = {(char *)test_env("USC_UNICORE"), "analyze", kept[0].path,
+                    NULL};
+    static char report[65536];
+    ck_assert_int_eq(test_run(argv, report, sizeof(report), 60000), 0);
+    free(kept);
+    ck_assert_ptr_nonnull(strstr(report, "dumped from guest RAM alone"));
+    ck_assert_ptr_nonnull(strstr(report, "worker-0"));
 
     char out[1024], path[512];
     ck_assert_int_eq(test_unirun_stop("lista", out, sizeof(out)), 0);

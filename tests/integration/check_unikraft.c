@@ -76,12 +76,29 @@ static const char *scratch(const char *name)
     return b;
 }
 
-/* unirun --detach the image in (image_env) as (name) with (args). */
+/* unirun --detach the image in (image_env) as (name) with (args); with
+ * (keep), --keep: a crash holds the guest. */
+static void boot_as(const char *name, const char *image_env, const char *args,
+                    int keep)
+{
+    char *argv[16] = {(char *)test_env("USC_UNIRUN"), "--detach"};
+    int n = 2;
+
+    if (keep)
+        argv[n++] = "--keep";
+    const char *rest[] = {"--accel", "tcg", "--memory",          "64",
+                          "--name",  name,  test_env(image_env), "--",
+                          args};
+    for (size_t i = 0; i < sizeof(rest) / sizeof(rest[0]); i++)
+        argv[n++] = (char *)rest[i];
+    argv[n] = NULL;
+    int rc = test_run(argv, out, sizeof(out), TOOL_MS);
+    ck_assert_msg(rc == 0, "unirun --detach %s: %d: %s", name, rc, clip(out));
+}
+
 static void boot(const char *name, const char *image_env, const char *args)
 {
-    int rc = tool("USC_UNIRUN", "--detach", "--accel", "tcg", "--memory", "64",
-                  "--name", name, test_env(image_env), "--", args, NULL);
-    ck_assert_msg(rc == 0, "unirun --detach %s: %d: %s", name, rc, clip(out));
+    boot_as(name, image_env, args, 0);
 }
 
 /* ---- waiting on a guest ------------------------------------------------ */
@@ -367,7 +384,7 @@ static int cores_in(void *arg)
              e->d_name[strlen(e->d_name) - 1] == 'e';
     if (d)
         closedir(d);
-    return n >= 2;
+    return n >= 3;
 }
 
 /* The core unicore watch wrote for guest (name) in (dir). */
@@ -408,6 +425,75 @@ static void check_core_bt(const char *core, const char *first,
     has_in_order(bt, f0, second);
 }
 
+/* (text) has (what) followed by " (main.c:N)", N the line of the
+ * example's main.c that holds (source_text). */
+static void names_line(const char *text, const char *what,
+                       const char *source_text)
+{
+    char path[1024], want[256];
+
+    snprintf(path, sizeof(path), "%s/examples/unikraft-hello/main.c",
+             test_env("USC_SOURCE_DIR"));
+    snprintf(want, sizeof(want), "%s (main.c:%d)", what,
+             test_source_line(path, source_text));
+    ASSERT_HAS(text, want);
+}
+
+static int still_held(void *arg)
+{
+    struct usc_guest_info gi;
+
+    return usc_guest_info_read(arg, &gi) == 0 &&
+           !strcmp(gi.state, USC_GUEST_HELD);
+}
+
+/* unirun --list's STATE of guest (name) into (state). */
+static void listed_state(const char *name, char *state, size_t cap)
+{
+    char buf[8192], n[64], st[32];
+    const char *p = buf;
+
+    state[0] = '\0';
+    ck_assert_int_eq(test_unirun_list(buf, sizeof(buf)), 0);
+    while ((p = strchr(p, '\n')) && *++p)
+        if (sscanf(p, "%63s %31s", n, st) == 2 && !strcmp(n, name))
+            snprintf(state, cap, "%s", st);
+    ck_assert_msg(state[0], "unirun --list lacks %s:\n%s", name, buf);
+}
+
+/*
+ * The crashed guest (name), held by unirun --keep: unigdb shows the
+ * panic where it was raised, answers continue with why it cannot run
+ * (QEMU holds it shutdown or guest-panicked, or unirun paused it: which
+ * one depends on how far the vCPU got past the exit port), and leaves it
+ * as it was.
+ */
+static void check_held_crash(const char *name)
+{
+    char before[32], after[32];
+
+    ck_assert_msg(test_wait_for(still_held, (void *)name, BOOT_MS),
+                  "%s is not held", name);
+    listed_state(name, before, sizeof(before));
+    int rc = tool("USC_UNIGDB", name, "--gdb", "--", "-batch", "-nx", "-ex",
+                  "bt", "-ex", "continue", "-ex", "info threads", NULL);
+    ck_assert_msg(rc == 0, "unigdb --gdb: %d: %s", rc, clip(out));
+    ck_assert_msg(strstr(out, "it cannot run again") ||
+                      strstr(out, "does not run again"),
+                  "continue did not say why it cannot run:\n%s", clip(out));
+    ck_assert_ptr_null(strstr(out, "gdb's continue runs it"));
+    ck_assert_ptr_null(strstr(out, "Connection refused"));
+    has_in_order(out, "#0  ", " hello_crash_level2 ");
+    has_in_order(out, " hello_crash_level2 ", " hello_crash_level1 ");
+    ASSERT_HAS(out, " stopped.");
+    ASSERT_HAS(out, "\"crasher\" (panicked: hello: the crasher gives up");
+    ASSERT_HAS(out, "(Remote target) detached]");
+    listed_state(name, after, sizeof(after));
+    ck_assert_str_eq(after, before);
+    ck_assert(still_held((void *)name));
+    ck_assert_int_eq(test_unirun_stop(name, NULL, 0), 0);
+}
+
 START_TEST(test_fault_and_crash_are_dumped_and_explained)
 {
     const char *dir = scratch("cores");
@@ -419,17 +505,18 @@ START_TEST(test_fault_and_crash_are_dumped_and_explained)
     if (watch == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         execl(test_env("USC_UNICORE"), "unicore", "watch", "uk-fault",
-              "uk-crash", "--dir", dir, "--interval", "50", "--count", "2",
-              (char *)NULL);
+              "uk-crash", "uk-barefault", "--dir", dir, "--interval", "50",
+              "--count", "3", (char *)NULL);
         _exit(127);
     }
     /* Started after watch: caught with no user action. */
     boot("uk-fault", "USC_UK_HELLO", "fault");
-    boot("uk-crash", "USC_UK_HELLO", "crash");
+    boot_as("uk-crash", "USC_UK_HELLO", "crash", 1);
+    boot("uk-barefault", "USC_UK_HELLO_NOAGENT", "fault");
     int got = test_wait_for(cores_in, (void *)dir, BOOT_MS);
     kill(watch, SIGTERM);
     waitpid(watch, NULL, 0);
-    ck_assert_msg(got, "unicore watch did not dump both crashed guests "
+    ck_assert_msg(got, "unicore watch did not dump the three crashed guests "
                        "(a crashing Unikraft guest must stay for it)");
 
     /* the page fault: the faulting function first */
@@ -438,7 +525,8 @@ START_TEST(test_fault_and_crash_are_dumped_and_explained)
     int rc = tool("USC_UNICORE", "analyze", core, "--image",
                   test_env("USC_UK_HELLO_DBG"), NULL);
     ck_assert_msg(rc == 0, "unicore analyze: %d: %s", rc, clip(out));
-    ASSERT_HAS(out, "page fault at hello_fault_level2 (main.c:");
+    names_line(out, "page fault at hello_fault_level2",
+               "return *hello_bad_pointer;");
     ASSERT_HAS(out, "cr2        0xdeadbeef000");
     /* the console's tail: the end of Unikraft's own dump of the fault */
     has_in_order(out, "\nconsole (", "> Crashing");
@@ -450,8 +538,31 @@ START_TEST(test_fault_and_crash_are_dumped_and_explained)
               test_env("USC_UK_HELLO_DBG"), NULL);
     ck_assert_msg(rc == 0, "unicore analyze: %d: %s", rc, clip(out));
     ASSERT_HAS(out, "the crasher gives up at depth 2");
-    ASSERT_HAS(out, "software panic raised in hello_crash_level2 (main.c:");
+    names_line(out, "software panic raised in hello_crash_level2",
+               "UK_CRASH(\"hello: the crasher gives up");
     has_in_order(out, "\nconsole", "the crasher gives up at depth 2");
+    check_held_crash("uk-crash");
+
+    /* without the agent: Unikraft's own crash report on the console, read
+     * from the core unirun kept; gdb unwinds through the trap frame */
+    core = core_of(dir, "uk-barefault");
+    char *argv[] = {"gdb",        "-batch",
+                    "-nx",        (char *)test_env("USC_UK_HELLO_NOAGENT_DBG"),
+                    (char *)core, "-ex",
+                    "bt",         NULL};
+    rc = test_run(argv, out, sizeof(out), TOOL_MS);
+    ck_assert_msg(rc == 0, "gdb: %d: %s", rc, clip(out));
+    has_in_order(out, " do_page_fault ", "<signal handler called>");
+    has_in_order(out, "<signal handler called>", " in hello_fault_level2 ");
+    has_in_order(out, " in hello_fault_level2 ", " in hello_fault_level1 ");
+    rc = tool("USC_UNICORE", "analyze", core, NULL);
+    ck_assert_msg(rc == 0, "unicore analyze: %d: %s", rc, clip(out));
+    ASSERT_HAS(out, "no uniscope agent found in the core");
+    ASSERT_HAS(out, "(recorded; its debug file beside it)");
+    names_line(out, "Unikraft crashed at hello_fault_level2",
+               "return *hello_bad_pointer;");
+    ASSERT_HAS(out, "its crash handler gave up at traps.c:");
+    has_in_order(out, "\nconsole (", "> Crashing");
 }
 END_TEST
 

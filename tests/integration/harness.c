@@ -568,6 +568,25 @@ uint64_t test_symbol(const char *name)
     return addr;
 }
 
+int test_source_line(const char *file, const char *text)
+{
+    char buf[1024];
+    FILE *f = fopen(file, "r");
+    int n = 0;
+
+    ck_assert_msg(f, "%s: %s", file, strerror(errno));
+    while (fgets(buf, sizeof(buf), f)) {
+        n++;
+        if (strstr(buf, text)) {
+            fclose(f);
+            return n;
+        }
+    }
+    fclose(f);
+    ck_abort_msg("no '%s' in %s", text, file);
+    return 0;
+}
+
 void test_qemu_dump(const char *name, const char *core)
 {
     char qmp_path[512], proto[1024];

@@ -183,6 +183,13 @@ uint64_t test_agent_metric(struct usc_agent *a, const char *name);
 uint64_t test_symbol(const char *name);
 
 /*
+ * The number of the first line of the source file (file) that holds
+ * (text): where a tool's "file.c:LINE" must point. Fails the test if no
+ * line does.
+ */
+int test_source_line(const char *file, const char *text);
+
+/*
  * QEMU's dump-guest-memory (no paging) of guest (name) into the file
  * (core), over its QMP socket (10 s to connect, 60 s for the dump). Fails
  * the test, with QEMU's error, if it cannot.

@@ -728,6 +728,31 @@ START_TEST(test_held_guest_is_read_and_cannot_run)
 }
 END_TEST
 
+/* A crashed guest unirun holds (--keep) in run state paused: looked at,
+ * never resumed, neither by continue nor by leaving. */
+START_TEST(test_paused_guest_unirun_holds_is_never_resumed)
+{
+    static const struct unigdb_config held_cfg = {.name = "fake", .held = 1};
+
+    ck_assert_int_eq(unigdb_fake_open(1, 0, 0, 0, &t, &fake), 0);
+    fake->held = USC_VM_PAUSED;
+    ck_assert_int_eq(unigdb_session_open(t, &held_cfg, &s), 0);
+    ck_assert_uint_eq(fake->pauses, 0);
+    ck_assert_uint_eq(strlen(ask("g")), 2 * 608);
+    ASSERT_STOP(ask("vCont;c"), "T00thread:1;");
+    ck_assert_ptr_nonnull(
+        strstr(console(), "unigdb: fake: the guest crashed and unirun holds "
+                          "it (run state \"paused\"): it does not run again"));
+    ASSERT_STOP(ask("s"), "T00thread:1;");
+    ck_assert_str_eq(ask("D"), "OK");
+    ck_assert_uint_eq(fake->resumes, 0);
+    ck_assert_uint_eq(fake->steps, 0);
+    close_fake();
+    /* not held: paused is a state a guest runs from */
+    ck_assert_ptr_null(unigdb_cannot_run(USC_VM_PAUSED, 0));
+}
+END_TEST
+
 /* Wait for the stop of a continue; its packets in got[0 .. ngot). */
 static void wait_all(void)
 {
@@ -875,6 +900,7 @@ static Suite *gdbstub_suite(void)
     tcase_add_test(session, test_detach_removes_points_and_runs);
     tcase_add_test(session, test_gdb_vanishing_removes_points_and_runs);
     tcase_add_test(session, test_held_guest_is_read_and_cannot_run);
+    tcase_add_test(session, test_paused_guest_unirun_holds_is_never_resumed);
     tcase_add_test(session, test_shutdown_under_gdb_is_a_stop_unless_gone);
     tcase_add_test(session, test_read_only_target_refuses_changes);
     tcase_add_test(session, test_garbage_gets_answers_not_crashes);
