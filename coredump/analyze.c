@@ -148,6 +148,26 @@ static int read_note(struct an *a)
     return err == -ENOMEM ? err : 0;
 }
 
+/*
+ * One slot the reader cannot trust (a state, a vCPU out of range) made it
+ * refuse the table: the others one by one, the refused ones said so.
+ */
+static void read_threads_one_by_one(struct an *a, size_t cap)
+{
+    size_t upto =
+        a->have_status && a->st.threads_used < cap ? a->st.threads_used : cap;
+
+    a->nthreads = 0;
+    for (uint32_t i = 0; i < upto; i++) {
+        int settled, err;
+        err = usc_agent_thread_at(a->agent, i, &a->threads[a->nthreads],
+                                  &settled);
+        if (err == 0)
+            a->nthreads++;
+        else if (err != -ENOENT)
+            a->bad_slots[a->nbad++] = i;
+    }
+}
 static void read_agent(struct an *a)
 {
     uint64_t at = USC_AGENT_SCAN;
@@ -164,9 +184,10 @@ static void read_agent(struct an *a)
     a->have_panic = usc_agent_panic(a->agent, &a->panic) == 0;
     size_t cap = usc_agent_header(a->agent)->threads.capacity;
     a->threads = calloc(cap ? cap : 1, sizeof(*a->threads));
-    if (a->threads &&
+    a->bad_slots = calloc(cap ? cap : 1, sizeof(*a->bad_slots));
+    if (a->threads && a->bad_slots &&
         usc_agent_threads(a->agent, a->threads, cap, &a->nthreads) != 0)
-        a->nthreads = 0;
+        read_threads_one_by_one(a, cap);
     /* Which NT_PRSTATUS (gdb's LWP) each thread the dump wrote has. */
     a->core_threads = calloc(USC_NOTE_MAX_THREADS, sizeof(*a->core_threads));
     if (a->core_threads &&
@@ -402,6 +423,7 @@ static void an_free(struct an *a)
     usc_unwind_close(a->uw);
     free(a->threads);
     free(a->core_threads);
+    free(a->bad_slots);
     usc_agent_close(a->agent);
     free(a->nv);
     usc_target_close(a->t);

@@ -388,6 +388,12 @@ void an_section_diagnosis(struct an *a, json_t *r)
     else if (a->agent)
         diagnose_running(d, r);
     diagnose_waits(d, json_object_get(r, "threads"));
+    if (json_array_size(json_object_get(r, "threads_refused")))
+        say(d,
+            "%zu thread slot(s) of the agent refused as corrupt (a state or "
+            "vCPU out of range, or a name without its end): left out, the "
+            "other threads shown",
+            json_array_size(json_object_get(r, "threads_refused")));
     if (!a->uw || !a->image[0])
         say(d, "no image with symbols: give --image ELF for function names");
     json_object_set_new(r, "diagnosis", d);

@@ -379,4 +379,10 @@ void an_section_threads(struct an *a, json_t *r)
         json_array_append_new(arr, j);
     }
     set(r, "threads", arr);
+    if (a->nbad) {
+        json_t *bad = json_array();
+        for (size_t i = 0; i < a->nbad; i++)
+            json_array_append_new(bad, json_integer(a->bad_slots[i]));
+        set(r, "threads_refused", bad);
+    }
 }
