@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -517,6 +518,34 @@ START_TEST(test_crash_on_vcpu3_others_run)
     ck_assert_int_eq(json_integer_value(json_object_get(v0, "index")), 3);
     char *text = json_dumps(json_object_get(v0, "backtrace"), 0);
     has(text, "crash_level3");
+    free(text);
+    json_decref(r);
+    unlink(core);
+
+    /* bad input: the crasher's slot (it never runs again) claims vCPU 9
+     * of 4. The readers refuse that slot alone; unitop and analyze say so
+     * and show the other threads. */
+    const struct usc_control_block *cb = usc_agent_header(v.a);
+    uint32_t bad = 9, slot = c->slot;
+    ck_assert_int_eq(
+        usc_target_write_phys(v.t,
+                              cb->threads.at.paddr +
+                                  (uint64_t)slot * cb->threads.entry_size +
+                                  offsetof(struct usc_thread, vcpu),
+                              &bad, sizeof(bad)),
+        0);
+    struct usc_agent_thread one;
+    int settled;
+    ck_assert_int_eq(usc_agent_thread_at(v.a, slot, &one, &settled), -EINVAL);
+    tool("USC_UNITOP", "-b", "-n", "1", "--format", "json", NULL);
+    tool("USC_UNICORE", "dump", "smp-crash", "-o", core, NULL);
+    r = analyze_json(core);
+    json_t *refused = json_object_get(r, "threads_refused");
+    ck_assert_uint_eq(json_array_size(refused), 1);
+    ck_assert_int_eq(json_integer_value(json_array_get(refused, 0)), slot);
+    ck_assert_uint_eq(json_array_size(json_object_get(r, "threads")), n - 1);
+    text = json_dumps(json_object_get(r, "diagnosis"), 0);
+    has(text, "1 thread slot(s) of the agent refused as corrupt");
     free(text);
     json_decref(r);
     unlink(core);
