@@ -502,18 +502,23 @@ START_TEST(test_crash_on_vcpu3_others_run)
         has(bt, row);
     }
 
-    /* one NT_PRSTATUS per vCPU */
+    /* analyze: every vCPU's backtrace, the faulting one first */
+    json_t *r = analyze_json(core);
+    every_vcpu_unwound(r, NCPU);
+    /* one NT_PRSTATUS per vCPU, then one per agent thread that was not
+     * running (analyze says which: core_lwp) */
     char *readelf[] = {"readelf", "-n", core, NULL};
     static char notes[OUT_MAX];
     ck_assert_int_eq(test_run(readelf, notes, sizeof(notes), TOOL_MS), 0);
     int nprstatus = 0;
     for (const char *q = notes; (q = strstr(q, "NT_PRSTATUS")); q++)
         nprstatus++;
-    ck_assert_int_eq(nprstatus, NCPU);
-
-    /* analyze: every vCPU's backtrace, the faulting one first */
-    json_t *r = analyze_json(core);
-    every_vcpu_unwound(r, NCPU);
+    json_t *th, *ths = json_object_get(r, "threads");
+    size_t ti;
+    int nthread_notes = 0;
+    json_array_foreach(ths, ti, th) nthread_notes +=
+        json_object_get(th, "core_lwp") != NULL;
+    ck_assert_int_eq(nprstatus, NCPU + nthread_notes);
     json_t *v0 = json_array_get(json_object_get(r, "vcpus"), 0);
     ck_assert_int_eq(json_integer_value(json_object_get(v0, "index")), 3);
     char *text = json_dumps(json_object_get(v0, "backtrace"), 0);
