@@ -148,26 +148,6 @@ static int read_note(struct an *a)
     return err == -ENOMEM ? err : 0;
 }
 
-/*
- * One slot the reader cannot trust (a state, a vCPU out of range) made it
- * refuse the table: the others one by one, the refused ones said so.
- */
-static void read_threads_one_by_one(struct an *a, size_t cap)
-{
-    size_t upto =
-        a->have_status && a->st.threads_used < cap ? a->st.threads_used : cap;
-
-    a->nthreads = 0;
-    for (uint32_t i = 0; i < upto; i++) {
-        int settled, err;
-        err = usc_agent_thread_at(a->agent, i, &a->threads[a->nthreads],
-                                  &settled);
-        if (err == 0)
-            a->nthreads++;
-        else if (err != -ENOENT)
-            a->bad_slots[a->nbad++] = i;
-    }
-}
 static void read_agent(struct an *a)
 {
     uint64_t at = USC_AGENT_SCAN;
@@ -185,9 +165,14 @@ static void read_agent(struct an *a)
     size_t cap = usc_agent_header(a->agent)->threads.capacity;
     a->threads = calloc(cap ? cap : 1, sizeof(*a->threads));
     a->bad_slots = calloc(cap ? cap : 1, sizeof(*a->bad_slots));
+    /* a slot the reader cannot trust (a state, a vCPU out of range) is
+     * left out on its own, and said so */
     if (a->threads && a->bad_slots &&
-        usc_agent_threads(a->agent, a->threads, cap, &a->nthreads) != 0)
-        read_threads_one_by_one(a, cap);
+        usc_agent_threads_salvage(a->agent, a->threads, cap, &a->nthreads,
+                                  a->bad_slots, &a->nbad) != 0)
+        a->nthreads = 0;
+    if (a->nbad > cap)
+        a->nbad = cap;
     /* Which NT_PRSTATUS (gdb's LWP) each thread the dump wrote has. */
     a->core_threads = calloc(USC_NOTE_MAX_THREADS, sizeof(*a->core_threads));
     if (a->core_threads &&

@@ -542,7 +542,16 @@ START_TEST(test_crash_on_vcpu3_others_run)
     struct usc_agent_thread one;
     int settled;
     ck_assert_int_eq(usc_agent_thread_at(v.a, slot, &one, &settled), -EINVAL);
-    tool("USC_UNITOP", "-b", "-n", "1", "--format", "json", NULL);
+    json_error_t e;
+    json_t *top = json_loads(
+        tool("USC_UNITOP", "-b", "-n", "1", "--format", "json", NULL), 0, &e);
+    ck_assert_msg(top, "unitop --format json: %s", e.text);
+    json_t *g = test_top_guest(json_array_get(top, 0), "smp-crash");
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(json_integer_value(json_object_get(g, "threads_refused")),
+                     1);
+    ck_assert_int_eq(json_integer_value(json_object_get(g, "threads")), n - 1);
+    json_decref(top);
     tool("USC_UNICORE", "dump", "smp-crash", "-o", core, NULL);
     r = analyze_json(core);
     json_t *refused = json_object_get(r, "threads_refused");
