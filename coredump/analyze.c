@@ -164,9 +164,15 @@ static void read_agent(struct an *a)
     a->have_panic = usc_agent_panic(a->agent, &a->panic) == 0;
     size_t cap = usc_agent_header(a->agent)->threads.capacity;
     a->threads = calloc(cap ? cap : 1, sizeof(*a->threads));
-    if (a->threads &&
-        usc_agent_threads(a->agent, a->threads, cap, &a->nthreads) != 0)
+    a->bad_slots = calloc(cap ? cap : 1, sizeof(*a->bad_slots));
+    /* a slot the reader cannot trust (a state, a vCPU out of range) is
+     * left out on its own, and said so */
+    if (a->threads && a->bad_slots &&
+        usc_agent_threads_salvage(a->agent, a->threads, cap, &a->nthreads,
+                                  a->bad_slots, &a->nbad) != 0)
         a->nthreads = 0;
+    if (a->nbad > cap)
+        a->nbad = cap;
     /* Which NT_PRSTATUS (gdb's LWP) each thread the dump wrote has. */
     a->core_threads = calloc(USC_NOTE_MAX_THREADS, sizeof(*a->core_threads));
     if (a->core_threads &&
@@ -402,6 +408,7 @@ static void an_free(struct an *a)
     usc_unwind_close(a->uw);
     free(a->threads);
     free(a->core_threads);
+    free(a->bad_slots);
     usc_agent_close(a->agent);
     free(a->nv);
     usc_target_close(a->t);

@@ -38,6 +38,8 @@ struct an {
     size_t nthreads;
     struct usc_note_thread *core_threads; /* the core's threads note */
     size_t ncore_threads;
+    uint32_t *bad_slots; /* thread slots refused as corrupt, nbad of them */
+    size_t nbad;
     uint8_t build_id[USC_BUILD_ID_MAX];
     uint32_t build_id_len;
     char image[PATH_MAX]; /* the file with the symbols; "" when not found */

@@ -145,10 +145,82 @@ static int lockish(const json_t *w)
     return 0;
 }
 
+/* The thread of (threads) named (name) that waits on a lock, or NULL. */
+static const json_t *lock_waiter(const json_t *threads, const char *name)
+{
+    const json_t *t;
+    size_t i;
+
+    json_array_foreach(threads, i, t)
+    {
+        const json_t *w = json_object_get(t, "waits_on");
+        if (w && lockish(w) && !strcmp(str(t, "name"), name))
+            return t;
+    }
+    return NULL;
+}
+
+/* "demo_lock_b", or the lock's address when no symbol covers it. */
+static const char *lock_text(const json_t *w)
+{
+    return str(w, "symbol")[0] ? str(w, "symbol") : str(w, "addr");
+}
+
+/*
+ * A cycle of lock waiters from (t): each waits on a lock the next one
+ * holds, back to (t). Said as one sentence naming each thread, its vCPU
+ * and the locks; returns 1 if there is one.
+ */
+static int diagnose_cycle(json_t *d, const json_t *threads, const json_t *t)
+{
+    const json_t *ring[8];
+    size_t n = 0;
+    int spinning = 1;
+
+    for (const json_t *c = t; c && n < 8; n++) {
+        const json_t *w = json_object_get(c, "waits_on");
+        const char *holder = str(json_object_get(w, "held_by"), "name");
+        ring[n] = c;
+        spinning &= json_is_true(json_object_get(w, "spinning"));
+        if (!holder[0])
+            return 0;
+        c = lock_waiter(threads, holder);
+        if (c == t)
+            break;
+        for (size_t k = 0; k <= n; k++)
+            if (c == ring[k])
+                return 0; /* a cycle not through (t): its own turn */
+        if (!c)
+            return 0;
+    }
+    if (n < 1 || n >= 8)
+        return 0;
+    n++;
+    char text[640];
+    size_t len = (size_t)snprintf(
+        text, sizeof(text), "deadlock%s: ", spinning ? " across vCPUs" : "");
+    for (size_t k = 0; k < n && len < sizeof(text); k++) {
+        const json_t *w = json_object_get(ring[k], "waits_on");
+        const json_t *h = json_object_get(w, "held_by");
+        len += (size_t)snprintf(
+            text + len, sizeof(text) - len,
+            "%sthread %s on vCPU %lld %s %s, held by %s on vCPU %lld",
+            k ? "; " : "", str(ring[k], "name"),
+            (long long)json_integer_value(json_object_get(ring[k], "vcpu")),
+            json_is_true(json_object_get(w, "spinning")) ? "spins on"
+                                                         : "is blocked on",
+            lock_text(w), str(h, "name"),
+            (long long)json_integer_value(json_object_get(h, "vcpu")));
+    }
+    say(d, "%s", text);
+    return 1;
+}
+
 static void diagnose_waits(json_t *d, const json_t *threads)
 {
     char list[384] = "";
     size_t nlock = 0, len = 0;
+    int cycle = 0;
     const json_t *t;
     size_t i;
 
@@ -157,20 +229,37 @@ static void diagnose_waits(json_t *d, const json_t *threads)
         const json_t *w = json_object_get(t, "waits_on");
         if (!w || !lockish(w))
             continue;
-        const char *sym = str(w, "symbol");
-        say(d, "thread %s is blocked on %s%s%s%s", str(t, "name"),
-            sym[0] ? sym : str(w, "addr"),
-            json_object_get(w, "type") ? " (" : "", str(w, "type"),
-            json_object_get(w, "type") ? ")" : "");
+        const json_t *h = json_object_get(w, "held_by");
+        char held[128] = "";
+        if (h)
+            snprintf(held, sizeof(held), ", held by %s", str(h, "name"));
+        if (json_is_true(json_object_get(w, "spinning")))
+            say(d, "thread %s spins on %s%s%s%s on vCPU %lld%s", str(t, "name"),
+                lock_text(w), json_object_get(w, "type") ? " (" : "",
+                str(w, "type"), json_object_get(w, "type") ? ")" : "",
+                (long long)json_integer_value(json_object_get(t, "vcpu")),
+                held);
+        else
+            say(d, "thread %s is blocked on %s%s%s%s%s", str(t, "name"),
+                lock_text(w), json_object_get(w, "type") ? " (" : "",
+                str(w, "type"), json_object_get(w, "type") ? ")" : "", held);
         len += (size_t)snprintf(list + len,
                                 len < sizeof(list) ? sizeof(list) - len : 0,
                                 "%s%s waits on %s", nlock ? ", " : "",
-                                str(t, "name"), sym[0] ? sym : str(w, "addr"));
+                                str(t, "name"), lock_text(w));
         if (len >= sizeof(list))
             len = sizeof(list) - 1;
         nlock++;
     }
-    if (nlock >= 2)
+    /* each cycle once: said from its first member in the table */
+    json_array_foreach(threads, i, t)
+    {
+        const json_t *w = json_object_get(t, "waits_on");
+        if (!w || !lockish(w) || cycle)
+            continue;
+        cycle = diagnose_cycle(d, threads, t);
+    }
+    if (nlock >= 2 && !cycle)
         say(d, "possible deadlock: %s", list);
 }
 
@@ -299,6 +388,12 @@ void an_section_diagnosis(struct an *a, json_t *r)
     else if (a->agent)
         diagnose_running(d, r);
     diagnose_waits(d, json_object_get(r, "threads"));
+    if (json_array_size(json_object_get(r, "threads_refused")))
+        say(d,
+            "%zu thread slot(s) of the agent refused as corrupt (a state or "
+            "vCPU out of range, or a name without its end): left out, the "
+            "other threads shown",
+            json_array_size(json_object_get(r, "threads_refused")));
     if (!a->uw || !a->image[0])
         say(d, "no image with symbols: give --image ELF for function names");
     json_object_set_new(r, "diagnosis", d);

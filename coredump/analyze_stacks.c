@@ -244,16 +244,73 @@ void an_section_vcpus(struct an *a, json_t *r)
     set(r, "vcpus", arr);
 }
 
-/* What a blocked thread waits on: address, symbol and C type. */
-static json_t *wait_json(struct an *a, uint64_t obj)
+/* The agent thread that field (f) of a lock names, or NULL. */
+static const struct usc_agent_thread *owner_of(struct an *a,
+                                               const struct usc_owner_field *f)
+{
+    uint64_t v = 0;
+    char name[USC_NAME_MAX];
+
+    if (usc_target_read_virt(a->t, mem_vcpu(a), f->addr, &v, f->size) != 0)
+        return NULL;
+    if (f->is_name) {
+        /* guest memory: a string no longer than a thread name, NUL'd */
+        if (!v ||
+            usc_target_read_virt(a->t, mem_vcpu(a), v, name, sizeof(name)) != 0)
+            return NULL;
+        name[sizeof(name) - 1] = 0;
+    }
+    for (size_t i = 0; v && i < a->nthreads; i++) {
+        const struct usc_agent_thread *t = &a->threads[i];
+        if (t->state == USC_THREAD_EXITED)
+            continue;
+        if (f->is_name ? !strcmp(t->name, name) : t->id == v)
+            return t;
+    }
+    return NULL;
+}
+
+/*
+ * Who holds the lock at (obj), by the members of its type that name its
+ * holder (an "owner" thread id or name, from the image's DWARF): the one
+ * agent thread they agree on, else NULL.
+ */
+static const struct usc_agent_thread *holder_of(struct an *a, uint64_t obj)
+{
+    struct usc_owner_field f[8];
+    const struct usc_agent_thread *who = NULL;
+    size_t n = 0;
+
+    if (!a->uw || usc_unwind_owners(a->uw, obj, f, 8, &n) != 0)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        const struct usc_agent_thread *t = owner_of(a, &f[i]);
+        if (t && who && t != who)
+            return NULL; /* they disagree: believe neither */
+        if (t)
+            who = t;
+    }
+    return who;
+}
+
+/* What a thread waits (or spins) on: address, symbol, C type, holder. */
+static json_t *wait_json(struct an *a, const struct usc_agent_thread *t)
 {
     json_t *w = json_object();
     char type[96];
+    uint64_t obj = t->wait_obj;
 
     set(w, "addr", an_hex(obj));
     set(w, "symbol", an_where(a, obj));
     if (a->uw && usc_unwind_data_type(a->uw, obj, type, sizeof(type)) == 0)
         set(w, "type", an_str(type));
+    if (t->state == USC_THREAD_RUNNING)
+        set(w, "spinning", json_true());
+    const struct usc_agent_thread *h = holder_of(a, obj);
+    if (h)
+        set(w, "held_by",
+            json_pack("{s:I, s:o, s:I}", "id", (json_int_t)h->id, "name",
+                      an_str(h->name), "vcpu", (json_int_t)h->vcpu));
     return w;
 }
 
@@ -303,8 +360,11 @@ void an_section_threads(struct an *a, json_t *r)
             t->last_switch_ts)
             set(j, "since_switch_s",
                 json_real(seconds(a, a->st.heartbeat_ts - t->last_switch_ts)));
-        if (t->state == USC_THREAD_BLOCKED && t->wait_obj)
-            set(j, "waits_on", wait_json(a, t->wait_obj));
+        /* blocked on it, or running but spinning on it */
+        if (t->wait_obj && (t->state == USC_THREAD_BLOCKED ||
+                            (t->state == USC_THREAD_RUNNING &&
+                             (t->flags & USC_THREAD_SPINNING))))
+            set(j, "waits_on", wait_json(a, t));
         for (size_t k = 0; k < a->ncore_threads; k++)
             if (a->core_threads[k].id == t->id)
                 set(j, "core_lwp", json_integer(a->core_threads[k].lwp));
@@ -319,4 +379,10 @@ void an_section_threads(struct an *a, json_t *r)
         json_array_append_new(arr, j);
     }
     set(r, "threads", arr);
+    if (a->nbad) {
+        json_t *bad = json_array();
+        for (size_t i = 0; i < a->nbad; i++)
+            json_array_append_new(bad, json_integer(a->bad_slots[i]));
+        set(r, "threads_refused", bad);
+    }
 }

@@ -317,10 +317,14 @@ static void threads(const json_t *r)
                str(t, "name"), str(t, "state"), integer(t, "vcpu"),
                real(t, "cpu_time_s"), integer(t, "switches"));
         if (w)
-            printf("%s%s%s%s",
+            printf("%s%s%s%s%s",
+                   json_is_true(json_object_get(w, "spinning")) ? "spins on "
+                                                                : "",
                    str(w, "symbol")[0] ? str(w, "symbol") : str(w, "addr"),
                    str(w, "type")[0] ? " (" : "", str(w, "type"),
                    str(w, "type")[0] ? ")" : "");
+        if (w && json_object_get(w, "held_by"))
+            printf(", held by %s", str(json_object_get(w, "held_by"), "name"));
         putchar('\n');
     }
     json_array_foreach(all, i, t)

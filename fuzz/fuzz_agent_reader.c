@@ -69,6 +69,19 @@ static void check_threads(struct usc_agent *a, size_t cap)
               threads[i].state <= USC_THREAD_EXITED);
         CHECK(threads[i].vcpu < usc_agent_header(a)->max_vcpus);
     }
+    /* Refused slots left out alone: the rest as checked, each slot once. */
+    static uint32_t bad[USC_AGENT_MAX_THREADS];
+    size_t nbad = 0;
+    n = cap + 1;
+    err = usc_agent_threads_salvage(a, threads, cap, &n, bad, &nbad);
+    CHECK(n <= cap && (err == 0 || err == -ENOSPC || n == 0));
+    for (size_t i = 0; i < n; i++) {
+        CHECK(TERMINATED(threads[i].name));
+        CHECK(threads[i].vcpu < usc_agent_header(a)->max_vcpus);
+        CHECK(i == 0 || threads[i].slot > threads[i - 1].slot);
+    }
+    for (size_t i = 0; i < nbad && i < cap; i++)
+        CHECK(bad[i] < usc_agent_header(a)->threads.capacity);
     /* Slot by slot, in flux or not, and one past the end. */
     uint32_t slots = usc_agent_header(a)->threads.capacity;
     for (uint32_t i = 0; i <= slots && i < 64; i++) {

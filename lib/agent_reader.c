@@ -361,6 +361,43 @@ int usc_agent_threads(struct usc_agent *a, struct usc_agent_thread *out,
     return 0;
 }
 
+int usc_agent_threads_salvage(struct usc_agent *a, struct usc_agent_thread *out,
+                              size_t cap, size_t *n, uint32_t *bad,
+                              size_t *nbad)
+{
+    uint32_t used;
+    size_t k = 0;
+    int err = usc_agent_threads(a, out, cap, n);
+
+    *nbad = 0;
+    if (err != -EINVAL)
+        return err;
+    *n = 0;
+    err = load_count(a, LIVE(a, threads_used), &a->threads, &used);
+    if (err)
+        return err;
+    for (uint32_t i = 0; i < used; i++) {
+        struct usc_agent_thread t;
+        int settled;
+        err = usc_agent_thread_at(a, i, &t, &settled);
+        if (err == 0 && k == cap) {
+            *n = k;
+            return -ENOSPC;
+        } else if (err == 0) {
+            out[k++] = t;
+        } else if (err == -EINVAL) {
+            if (bad && *nbad < cap)
+                bad[*nbad] = i;
+            ++*nbad;
+        } else if (err != -ENOENT) {
+            *n = k;
+            return err;
+        }
+    }
+    *n = k;
+    return 0;
+}
+
 /* Copy log positions [from, from + len) of the byte ring (log) into (buf). */
 static int copy_ring(const struct usc_gtable *log, uint64_t from, char *buf,
                      size_t len)

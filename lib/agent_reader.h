@@ -155,6 +155,18 @@ int usc_agent_threads(struct usc_agent *a, struct usc_agent_thread *out,
                       size_t cap, size_t *n);
 
 /*
+ * As usc_agent_threads, but a slot the reader refuses (a state or vCPU
+ * out of range, an unterminated name) is left out on its own instead of
+ * failing the table: the others are then read one by one, as
+ * usc_agent_thread_at does. The refused slots' indices go to (bad) (NULL:
+ * not wanted; at most (cap)) and their count to (*nbad). Returns 0, or
+ * usc_agent_threads' other errors.
+ */
+int usc_agent_threads_salvage(struct usc_agent *a, struct usc_agent_thread *out,
+                              size_t cap, size_t *n, uint32_t *bad,
+                              size_t *nbad);
+
+/*
  * Copy thread slot (slot) of (a) into (out), for callers that want the
  * other threads when one slot is corrupt or in flux. A slot whose sequence
  * counter never settles (a guest stopped while it rewrote the slot) is

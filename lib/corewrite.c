@@ -375,6 +375,12 @@ static unsigned char *put_note(unsigned char *at, const char *name,
     return at + align_up(descsz, 4);
 }
 
+/*
+ * NT_PRSTATUS (pid) with registers (r) and pr_cursig (signal), the core's
+ * signal in every note, as Linux gives every thread of a dying process
+ * the fatal signal: BFD takes the core's signal from the last NT_PRSTATUS
+ * it reads, so gdb says "Program terminated with signal" only then.
+ */
 static void put_prstatus(unsigned char *d, const struct usc_regs *r,
                          int32_t pid, int signal)
 {
@@ -490,9 +496,13 @@ static int put_notes(const struct usc_core_plan *p, unsigned char *at,
         err = -ENOMEM;
         goto out;
     }
+    /* the core's signal: the first vCPU's (the faulting one), else any */
+    int signal = 0;
+    for (uint32_t i = 0; i < p->d.nvcpus && !signal; i++)
+        signal = p->d.vcpus[i].signal;
     for (uint32_t i = 0; i < p->d.nvcpus; i++) {
         const struct usc_core_vcpu *v = &p->d.vcpus[i];
-        put_prstatus(prstatus, &v->regs, (int32_t)v->index + 1, v->signal);
+        put_prstatus(prstatus, &v->regs, (int32_t)v->index + 1, signal);
         at = put_note(at, "CORE", NT_PRSTATUS, prstatus, sizeof(prstatus));
         recs[i].index = p->d.vcpus[i].index;
         recs[i].flags = p->d.vcpus[i].flags;
@@ -500,7 +510,7 @@ static int put_notes(const struct usc_core_plan *p, unsigned char *at,
     }
     for (uint32_t i = 0; i < p->d.nthreads; i++) {
         const struct usc_core_thread *t = &p->d.threads[i];
-        put_prstatus(prstatus, &t->regs, (int32_t)t->note.lwp, 0);
+        put_prstatus(prstatus, &t->regs, (int32_t)t->note.lwp, signal);
         at = put_note(at, "CORE", NT_PRSTATUS, prstatus, sizeof(prstatus));
     }
     put_prpsinfo(prpsinfo, note);

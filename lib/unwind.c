@@ -358,6 +358,114 @@ int usc_unwind_data_type(struct usc_unwind *u, uint64_t addr, char *type,
     return 0;
 }
 
+/* (die) with its qualifiers and typedefs stripped (at most TYPE_DEPTH). */
+static int strip_type(Dwarf_Die *die)
+{
+    for (int d = 0; d <= TYPE_DEPTH; d++) {
+        int tag = dwarf_tag(die);
+        Dwarf_Attribute at;
+        if (tag != DW_TAG_volatile_type && tag != DW_TAG_const_type &&
+            tag != DW_TAG_typedef && tag != DW_TAG_atomic_type)
+            return 0;
+        if (!dwarf_attr_integrate(die, DW_AT_type, &at) ||
+            !dwarf_formref_die(&at, die))
+            return -ENOENT;
+    }
+    return -ENOENT;
+}
+
+/* Does a member called (name) say who holds its lock? */
+static int owner_name(const char *name)
+{
+    return name && (strstr(name, "owner") || strstr(name, "holder")) &&
+           !strstr(name, "cpu");
+}
+
+struct owners {
+    struct usc_owner_field *out;
+    size_t cap, n;
+};
+
+/* Collect the owner members of struct (type) lying at (addr). */
+static void owner_members(Dwarf_Die *type, uint64_t addr, int depth,
+                          struct owners *o)
+{
+    Dwarf_Die m;
+
+    if (depth > TYPE_DEPTH || strip_type(type) != 0 ||
+        (dwarf_tag(type) != DW_TAG_structure_type &&
+         dwarf_tag(type) != DW_TAG_union_type) ||
+        dwarf_child(type, &m) != 0)
+        return;
+    do {
+        Dwarf_Attribute at;
+        Dwarf_Word off = 0;
+        Dwarf_Die mt;
+        if (dwarf_tag(&m) != DW_TAG_member ||
+            !dwarf_attr_integrate(&m, DW_AT_type, &at) ||
+            !dwarf_formref_die(&at, &mt) || strip_type(&mt) != 0)
+            continue;
+        if (dwarf_attr(&m, DW_AT_data_member_location, &at) &&
+            dwarf_formudata(&at, &off) != 0)
+            continue;
+        int tag = dwarf_tag(&mt);
+        if (tag == DW_TAG_structure_type || tag == DW_TAG_union_type) {
+            owner_members(&mt, addr + off, depth + 1, o);
+            continue;
+        }
+        if (!owner_name(dwarf_diename(&m)) || o->n >= o->cap)
+            continue;
+        struct usc_owner_field f = {.addr = addr + off};
+        if (tag == DW_TAG_pointer_type) {
+            Dwarf_Die to;
+            Dwarf_Word enc = 0;
+            if (!dwarf_attr_integrate(&mt, DW_AT_type, &at) ||
+                !dwarf_formref_die(&at, &to) || strip_type(&to) != 0 ||
+                dwarf_tag(&to) != DW_TAG_base_type || dwarf_bytesize(&to) != 1)
+                continue;
+            if (dwarf_attr(&to, DW_AT_encoding, &at))
+                dwarf_formudata(&at, &enc);
+            if (enc != DW_ATE_signed_char && enc != DW_ATE_unsigned_char)
+                continue;
+            f.size = 8;
+            f.is_name = 1;
+        } else if (tag == DW_TAG_base_type || tag == DW_TAG_enumeration_type) {
+            int size = dwarf_bytesize(&mt);
+            if (size != 1 && size != 2 && size != 4 && size != 8)
+                continue;
+            f.size = (uint32_t)size;
+        } else {
+            continue;
+        }
+        o->out[o->n++] = f;
+    } while (dwarf_siblingof(&m, &m) == 0);
+}
+
+int usc_unwind_owners(struct usc_unwind *u, uint64_t addr,
+                      struct usc_owner_field *out, size_t cap, size_t *n)
+{
+    char name[USC_FRAME_FUNC_MAX];
+    struct owners o = {out, cap, 0};
+    uint64_t offset = 0;
+    Dwarf_Addr bias;
+    Dwfl_Module *m;
+    Dwarf_Die die;
+    Dwarf *dw;
+
+    if (!u || !n || (cap && !out))
+        return -EINVAL;
+    *n = 0;
+    if (usc_unwind_data_symbol(u, addr, name, sizeof(name), &offset) != 0)
+        return -ENOENT;
+    m = dwfl_addrmodule(u->dwfl, addr);
+    dw = m ? dwfl_module_getdwarf(m, &bias) : NULL;
+    if (!dw || find_variable(dw, name, &die) != 0)
+        return -ENOENT;
+    owner_members(&die, addr - offset, 0, &o);
+    *n = o.n;
+    return 0;
+}
+
 /* ---- unwinding --------------------------------------------------------- */
 
 /* The DWARF register of each member of struct usc_saved_regs, in order. */

@@ -117,4 +117,22 @@ int usc_unwind_data_symbol(struct usc_unwind *u, uint64_t addr, char *name,
 int usc_unwind_data_type(struct usc_unwind *u, uint64_t addr, char *type,
                          size_t cap);
 
+/* A member of a lock's type that names its holder (usc_unwind_owners). */
+struct usc_owner_field {
+    uint64_t addr; /* where it lies: the variable's address + offset */
+    uint32_t size; /* bytes: 1, 2, 4 or 8 */
+    int is_name;   /* a pointer to char: the holder's name; else its id */
+};
+
+/*
+ * The members that say who holds the lock whose variable covers (addr),
+ * from the image's DWARF: those named "owner" or "holder" (or containing
+ * either, but not "cpu"), integers (a thread id) or pointers to char (a
+ * thread name), in nested structs too, into (out) (at most (cap)); their
+ * count into (*n). Returns 0, or -ENOENT when no symbol or no debugging
+ * information describes it.
+ */
+int usc_unwind_owners(struct usc_unwind *u, uint64_t addr,
+                      struct usc_owner_field *out, size_t cap, size_t *n);
+
 #endif /* USC_UNWIND_H */

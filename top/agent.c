@@ -219,10 +219,15 @@ static int take_threads(struct top_agent *ag, struct top_scratch *s,
     int err = reserve((void **)&s->threads, &s->threads_cap, used ? used : 1,
                       sizeof(*s->threads));
 
+    size_t nbad = 0;
+
+    /* a slot refused (its vCPU out of range...) is left out on its own */
     if (!err)
-        err = usc_agent_threads(ag->agent, s->threads, s->threads_cap, &n);
+        err = usc_agent_threads_salvage(ag->agent, s->threads, s->threads_cap,
+                                        &n, NULL, &nbad);
     if (err)
         return err;
+    ag->threads_refused = (uint32_t)nbad;
     ag->threads = 0;
     ag->switches = 0;
     for (size_t i = 0; i < n; i++) {

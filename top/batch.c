@@ -201,6 +201,9 @@ static json_t *json_guest(const struct top_guest *g, int64_t now_epoch,
     json_object_set_new(o, "context_switches_total",
                         g->ag.valid ? json_integer((json_int_t)g->ag.switches)
                                     : json_null());
+    json_object_set_new(o, "threads_refused",
+                        g->ag.valid ? json_integer(g->ag.threads_refused)
+                                    : json_null());
     json_object_set_new(o, "metrics", json_metrics(g));
     json_object_set_new(o, "vcpu_stats", json_vcpus(g));
     return o;

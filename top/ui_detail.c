@@ -194,12 +194,19 @@ static void threads(struct agent_read *r)
         ui->threads = nv;
         ui->threads_cap = cap;
     }
-    err = usc_agent_threads(a, ui->threads, ui->threads_cap, &n);
+    size_t nbad = 0;
+    err = usc_agent_threads_salvage(a, ui->threads, ui->threads_cap, &n, NULL,
+                                    &nbad);
     add(r->l, A_NORMAL, "%s", "");
     if (err) {
         add(r->l, top_ui_attr(ui, UI_C_BAD), "threads: %s", strerror(-err));
         return;
     }
+    if (nbad)
+        add(r->l, top_ui_attr(ui, UI_C_BAD),
+            "%zu thread slot(s) refused as corrupt (a state or vCPU out of "
+            "range, or a name without its end): left out",
+            nbad);
     add(r->l, top_ui_attr(ui, UI_C_BAR), "%5s %-24s %-9s %4s %6s %10s %10s",
         "ID", "THREAD", "STATE", "VCPU", "CPU%", "CPU-TIME", "SWITCHES");
     for (size_t i = 0; i < n; i++) {

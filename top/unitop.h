@@ -135,14 +135,16 @@ struct top_agent {
     int valid; /* the figures below are from the last refresh */
     int64_t at_ms;
     struct usc_agent_status st;
-    double uptime;         /* seconds since the agent's boot */
-    uint32_t threads;      /* not exited */
-    uint64_t switches;     /* summed over threads */
-    int trace_known;       /* trace rings are published */
-    uint64_t trace_events; /* counted since unitop started watching */
-    uint64_t trace_lost;   /* the guest's count, since its boot */
-    double switch_rate;    /* per second; NAN when unknown */
-    double trace_rate;     /* per second; NAN when unknown */
+    double uptime;            /* seconds since the agent's boot */
+    uint32_t threads;         /* not exited */
+    uint64_t switches;        /* summed over threads */
+    uint32_t threads_refused; /* slots left out as corrupt (a vCPU out of
+                                 range...): the others are shown */
+    int trace_known;          /* trace rings are published */
+    uint64_t trace_events;    /* counted since unitop started watching */
+    uint64_t trace_lost;      /* the guest's count, since its boot */
+    double switch_rate;       /* per second; NAN when unknown */
+    double trace_rate;        /* per second; NAN when unknown */
     size_t nmetrics, metrics_cap;
     struct top_metric *metrics;
 };

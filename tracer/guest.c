@@ -185,7 +185,8 @@ void unitrace_guest_threads(struct unitrace_guest *g, struct usc_ctf_writer *w)
     struct usc_ctf_thread *out = calloc(cap, sizeof(*out));
 
     if (th && out) {
-        int err = usc_agent_threads(g->agent, th, cap, &n);
+        size_t nbad = 0; /* slots refused: named by none */
+        int err = usc_agent_threads_salvage(g->agent, th, cap, &n, NULL, &nbad);
         if (err && err != -ENOSPC)
             n = 0;
         for (size_t i = 0; i < n; i++) {

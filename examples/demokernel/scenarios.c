@@ -41,6 +41,11 @@ static struct usca_tracepoint tp_beat_begin =
     USCA_TP0("heartbeat_begin", USC_TP_BEGIN);
 static struct usca_tracepoint tp_beat_end =
     USCA_TP_END0("heartbeat_end", tp_beat_begin);
+/* A worker's rest between items: it sleeps, and may wake on another vCPU. */
+static struct usca_tracepoint tp_rest_begin =
+    USCA_TP0("rest_begin", USC_TP_BEGIN);
+static struct usca_tracepoint tp_rest_end =
+    USCA_TP_END0("rest_end", tp_rest_begin);
 static struct usca_tracepoint tp_crash_begin =
     USCA_TP0("crash_begin", USC_TP_BEGIN);
 static struct usca_tracepoint tp_crash_end =
@@ -111,7 +116,9 @@ static void worker(void *arg)
         if (++items % 100 == 0)
             kprintf("%s: %lu items\n", thread_current_name(),
                     (unsigned long)items);
+        USCA_TRACE0(&tp_rest_begin);
         sleep_ticks(demo_work_delay_ticks);
+        USCA_TRACE0(&tp_rest_end);
     }
 }
 
@@ -203,7 +210,8 @@ static void start_workers(uint32_t n)
 static void register_tracepoints(void)
 {
     struct usca_tracepoint *const tps[] = {
-        &tp_work_end, &tp_work_step, &tp_beat_end, &tp_crash_end, &tp_spin_end,
+        &tp_work_end,  &tp_work_step, &tp_beat_end,
+        &tp_crash_end, &tp_spin_end,  &tp_rest_end,
     };
 
     for (size_t i = 0; i < sizeof(tps) / sizeof(tps[0]); i++)

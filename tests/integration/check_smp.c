@@ -6,8 +6,10 @@
 #include <check.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,7 @@
 #define KERNEL_VMA 0xffffffff80000000ull /* the demo kernel's layout */
 #define TOOL_MS 120000
 #define OUT_MAX (256u << 10)
+#define TRACE_OUT_MAX (16u << 20) /* babeltrace2's text of a short trace */
 
 struct view {
     const char *name;
@@ -90,6 +93,82 @@ static const struct usc_agent_thread *named(const struct usc_agent_thread *t,
     return NULL;
 }
 
+/* gdb -batch on the demo image with (args...) (NULL-ended), its output. */
+static char *gdb(const char *first, ...)
+{
+    static char out[OUT_MAX];
+    char *argv[64] = {"gdb", "-batch", "-nx", "-ex", "set pagination off"};
+    int k = 5;
+    va_list ap;
+
+    va_start(ap, first);
+    for (const char *a = first; a && k < 63; a = va_arg(ap, const char *))
+        argv[k++] = (char *)a;
+    va_end(ap);
+    argv[k] = NULL;
+    int rc = test_run(argv, out, sizeof(out), TOOL_MS);
+    ck_assert_msg(rc == 0, "gdb: %d: %s", rc, out);
+    return out;
+}
+
+static void has(const char *out, const char *what)
+{
+    ck_assert_msg(strstr(out, what), "no '%s' in:\n%s", what, out);
+}
+
+static const char *scratch(void)
+{
+    return getenv("USC_TEST_SCRATCH") ? getenv("USC_TEST_SCRATCH") : "/tmp";
+}
+
+/* Run tool (env var (tool)) with the arguments after it (NULL-ended);
+ * must exit 0. Its output (static). */
+static char *tool(const char *tool, ...)
+{
+    static char out[OUT_MAX];
+    char *argv[16] = {(char *)test_env(tool)};
+    int k = 1;
+    va_list ap;
+
+    va_start(ap, tool);
+    for (const char *a; k < 15 && (a = va_arg(ap, const char *));)
+        argv[k++] = (char *)a;
+    va_end(ap);
+    argv[k] = NULL;
+    int rc = test_run(argv, out, sizeof(out), TOOL_MS);
+    ck_assert_msg(rc == 0, "%s %s: %d: %s", tool, argv[1], rc, out);
+    return out;
+}
+
+/* `unicore analyze --json` of (core), parsed. */
+static json_t *analyze_json(const char *core)
+{
+    json_error_t e;
+    json_t *r =
+        json_loads(tool("USC_UNICORE", "analyze", core, "--json", NULL), 0, &e);
+    ck_assert_msg(r, "analyze --json: %s", e.text);
+    return r;
+}
+
+/* Every vCPU of analyze's report (n of them) has a backtrace. */
+static void every_vcpu_unwound(json_t *r, size_t n)
+{
+    json_t *vs = json_object_get(r, "vcpus"), *v;
+    size_t i;
+
+    ck_assert_uint_eq(json_array_size(vs), n);
+    json_array_foreach(vs, i, v) ck_assert_msg(
+        json_array_size(json_object_get(v, "backtrace")) > 0,
+        "vCPU %lld has no backtrace",
+        (long long)json_integer_value(json_object_get(v, "index")));
+}
+
+static int file_exists(void *arg)
+{
+    struct stat st;
+    return stat(arg, &st) == 0;
+}
+
 /* ---- every vCPU online, ticking --------------------------------------- */
 
 struct ticks_wait {
@@ -122,6 +201,126 @@ static int all_online(void *arg)
 {
     struct view *v = arg;
     return status(v).vcpus_online == (1u << NCPU) - 1;
+}
+
+/* ---- a trace of the 4 vCPUs ------------------------------------------- */
+
+struct rest_count {
+    long events;      /* babeltrace2's event lines */
+    uint32_t cpus;    /* bitmap of the streams' cpu_id seen */
+    long matched;     /* rest spans, begin and end in one thread */
+    long migrated;    /* of which began and ended on two vCPUs */
+    long open, stray; /* begins never ended, ends never begun */
+};
+
+/*
+ * babeltrace2's text of the trace in time order: each thread's rest_begin
+ * matched with its next rest_end, wherever each ran.
+ */
+static struct rest_count count_rests(const char *text)
+{
+    int begin_cpu[MAX_T + 1];
+    struct rest_count c = {0};
+
+    for (int i = 0; i <= MAX_T; i++)
+        begin_cpu[i] = -1;
+    for (const char *l = text; *l;) {
+        const char *end = strchr(l, '\n');
+        const char *cpu = strstr(l, "{ cpu_id = ");
+        int ev, id, tid;
+        c.events++;
+        if (cpu && (!end || cpu < end) &&
+            sscanf(cpu, "{ cpu_id = %d }, { tid = %d }", &id, &tid) == 2 &&
+            id >= 0 && id < NCPU) {
+            c.cpus |= 1u << id;
+            ev = strstr(l, " rest_begin: ") && strstr(l, " rest_begin: ") < cpu
+                     ? 1
+                 : strstr(l, " rest_end: ") && strstr(l, " rest_end: ") < cpu
+                     ? 2
+                     : 0;
+            if (tid > 0 && tid <= MAX_T && ev == 1) {
+                c.open += begin_cpu[tid] >= 0; /* begun again: never ended */
+                begin_cpu[tid] = id;
+            } else if (tid > 0 && tid <= MAX_T && ev == 2) {
+                if (begin_cpu[tid] < 0) {
+                    c.stray++;
+                } else {
+                    c.matched++;
+                    c.migrated += begin_cpu[tid] != id;
+                    begin_cpu[tid] = -1;
+                }
+            }
+        }
+        if (!end)
+            break;
+        l = end + 1;
+    }
+    for (int i = 0; i <= MAX_T; i++)
+        c.open += begin_cpu[i] >= 0;
+    return c;
+}
+
+static json_int_t span_field(json_t *report, const char *span,
+                             const char *field)
+{
+    json_t *s;
+    size_t i;
+
+    json_array_foreach(json_object_get(report, "spans"), i, s)
+    {
+        if (!strcmp(json_string_value(json_object_get(s, "name")), span))
+            return json_integer_value(json_object_get(s, field));
+    }
+    ck_abort_msg("no span %s in the report", span);
+    return -1;
+}
+
+/*
+ * unitrace streams the 4 rings for 2 s: 4 CTF streams, which babeltrace2
+ * reads and merges in time order with the count `unitrace report` gives;
+ * report matches each worker's rest span (around a sleep, after which it
+ * may run on another vCPU) within its thread, as babeltrace2's own
+ * ordering does.
+ */
+static void check_trace(struct view *v)
+{
+    static char text[TRACE_OUT_MAX];
+    char dir[512];
+
+    snprintf(dir, sizeof(dir), "%s/smp-trace-XXXXXX", scratch());
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    strcat(dir, "/trace");
+    /* work_step's 300 000 events a second would only make it long */
+    tool("USC_UNITRACE", "disable", v->name, "work_step", NULL);
+    tool("USC_UNITRACE", "record", v->name, "-o", dir, "--duration", "2",
+         "--mode", "stream", NULL);
+    json_error_t e;
+    json_t *r =
+        json_loads(tool("USC_UNITRACE", "report", dir, "--json", NULL), 0, &e);
+    ck_assert_msg(r, "report --json: %s", e.text);
+    char *bt[] = {"babeltrace2", dir, NULL};
+    ck_assert_int_eq(test_run(bt, text, sizeof(text), TOOL_MS), 0);
+    ck_assert_uint_lt(strlen(text), sizeof(text) - 1);
+    struct rest_count c = count_rests(text);
+
+    ck_assert_int_eq(c.events,
+                     json_integer_value(json_object_get(r, "events")));
+    ck_assert_uint_eq(c.cpus, (1u << NCPU) - 1);
+    ck_assert_int_gt(c.migrated, 0);
+    ck_assert_int_eq(span_field(r, "rest", "count"), c.matched);
+    ck_assert_int_eq(span_field(r, "rest", "unmatched_begin"), c.open);
+    ck_assert_int_eq(span_field(r, "rest", "unmatched_end"), c.stray);
+    /* stream mode, drained in time: only the edges are unmatched */
+    ck_assert_int_le(c.open + c.stray, 2 * 4);
+    json_t *loss = json_object_get(r, "losses");
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(loss, "missing_packets")), 0);
+    json_decref(r);
+
+    char *counter[] = {"babeltrace2", dir,       "-c", "sink.utils.counter",
+                       "-p",          "step=+0", NULL};
+    ck_assert_int_eq(test_run(counter, text, sizeof(text), TOOL_MS), 0);
+    has(text, " 4 Stream beginning messages");
 }
 
 /* ---- threads on several vCPUs, migrating ------------------------------- */
@@ -194,6 +393,7 @@ START_TEST(test_work_spreads_over_vcpus_and_migrates)
         b.base[i] = vcpu_of(&v, i).busy_time;
     ck_assert_msg(test_wait_for(busy_on_three, &b, BOOT_MS),
                   "fewer than 3 vCPUs ran threads");
+    check_trace(&v);
     finish(&v);
 }
 END_TEST
@@ -239,35 +439,6 @@ static int metric_above(void *arg)
 {
     struct metric_wait *w = arg;
     return test_agent_metric(w->v->a, w->name) > w->above;
-}
-
-/* gdb -batch on the demo image with (args...) (NULL-ended), its output. */
-static char *gdb(const char *first, ...)
-{
-    static char out[OUT_MAX];
-    char *argv[40] = {"gdb", "-batch", "-nx", "-ex", "set pagination off"};
-    int k = 5;
-    va_list ap;
-
-    va_start(ap, first);
-    for (const char *a = first; a && k < 36; a = va_arg(ap, const char *))
-        argv[k++] = (char *)a;
-    va_end(ap);
-    argv[k] = NULL;
-    int rc = test_run(argv, out, sizeof(out), TOOL_MS);
-    ck_assert_msg(rc == 0, "gdb: %d: %s", rc, out);
-    return out;
-}
-
-static void has(const char *out, const char *what)
-{
-    ck_assert_msg(strstr(out, what), "no '%s' in:\n%s", what, out);
-}
-
-static int file_exists(void *arg)
-{
-    struct stat st;
-    return stat(arg, &st) == 0;
 }
 
 START_TEST(test_crash_on_vcpu3_others_run)
@@ -321,22 +492,111 @@ START_TEST(test_crash_on_vcpu3_others_run)
                       strstr(bt, "#0  ") < strstr(bt, "crash_level3") &&
                       strstr(bt, "crash_level3") < strstr(bt, "Id   Target Id"),
                   "bt is not the crash:\n%s", bt);
+    /* gdb takes the core's signal from the NT_PRSTATUS notes */
+    has(bt, "Program terminated with signal SIGSEGV");
+    /* the first note is vCPU 3's (pid = index + 1): gdb's thread 1 */
+    has(bt, "[Current thread is 1 (LWP 4)]");
+    for (int lwp = 1; lwp <= NCPU; lwp++) {
+        char row[32];
+        snprintf(row, sizeof(row), "LWP %d ", lwp);
+        has(bt, row);
+    }
+
+    /* analyze: every vCPU's backtrace, the faulting one first */
+    json_t *r = analyze_json(core);
+    every_vcpu_unwound(r, NCPU);
+    /* one NT_PRSTATUS per vCPU, then one per agent thread that was not
+     * running (analyze says which: core_lwp) */
+    char *readelf[] = {"readelf", "-n", core, NULL};
+    static char notes[OUT_MAX];
+    ck_assert_int_eq(test_run(readelf, notes, sizeof(notes), TOOL_MS), 0);
+    int nprstatus = 0;
+    for (const char *q = notes; (q = strstr(q, "NT_PRSTATUS")); q++)
+        nprstatus++;
+    json_t *th, *ths = json_object_get(r, "threads");
+    size_t ti;
+    int nthread_notes = 0;
+    json_array_foreach(ths, ti, th) nthread_notes +=
+        json_object_get(th, "core_lwp") != NULL;
+    ck_assert_int_eq(nprstatus, NCPU + nthread_notes);
+    json_t *v0 = json_array_get(json_object_get(r, "vcpus"), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(v0, "index")), 3);
+    char *text = json_dumps(json_object_get(v0, "backtrace"), 0);
+    has(text, "crash_level3");
+    free(text);
+    json_decref(r);
+    unlink(core);
+
+    /* bad input: the crasher's slot (it never runs again) claims vCPU 9
+     * of 4. The readers refuse that slot alone; unitop and analyze say so
+     * and show the other threads. */
+    const struct usc_control_block *cb = usc_agent_header(v.a);
+    uint32_t bad = 9, slot = c->slot;
+    ck_assert_int_eq(
+        usc_target_write_phys(v.t,
+                              cb->threads.at.paddr +
+                                  (uint64_t)slot * cb->threads.entry_size +
+                                  offsetof(struct usc_thread, vcpu),
+                              &bad, sizeof(bad)),
+        0);
+    struct usc_agent_thread one;
+    int settled;
+    ck_assert_int_eq(usc_agent_thread_at(v.a, slot, &one, &settled), -EINVAL);
+    json_error_t e;
+    json_t *top = json_loads(
+        tool("USC_UNITOP", "-b", "-n", "1", "--format", "json", NULL), 0, &e);
+    ck_assert_msg(top, "unitop --format json: %s", e.text);
+    json_t *g = test_top_guest(json_array_get(top, 0), "smp-crash");
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(json_integer_value(json_object_get(g, "threads_refused")),
+                     1);
+    ck_assert_int_eq(json_integer_value(json_object_get(g, "threads")), n - 1);
+    json_decref(top);
+    tool("USC_UNICORE", "dump", "smp-crash", "-o", core, NULL);
+    r = analyze_json(core);
+    json_t *refused = json_object_get(r, "threads_refused");
+    ck_assert_uint_eq(json_array_size(refused), 1);
+    ck_assert_int_eq(json_integer_value(json_array_get(refused, 0)), slot);
+    ck_assert_uint_eq(json_array_size(json_object_get(r, "threads")), n - 1);
+    text = json_dumps(json_object_get(r, "diagnosis"), 0);
+    has(text, "1 thread slot(s) of the agent refused as corrupt");
+    free(text);
+    json_decref(r);
     unlink(core);
     finish(&v);
 }
 END_TEST
 
-/* gdb through unigdb: a breakpoint hit on vCPU 2 stops there, the agent's
- * thread shown on it. */
+/* The values gdb printed ("$N = 0x...") after (marker) in (out), at most
+ * (cap) of them into (v); how many. */
+static int printed_after(const char *out, const char *marker, uint64_t *v,
+                         int cap)
+{
+    const char *p = strstr(out, marker);
+    int n = 0;
+
+    ck_assert_msg(p, "no %s in:\n%s", marker, out);
+    while (n < cap && (p = strstr(p, " = 0x")) != NULL) {
+        v[n++] = strtoull(p + 5, NULL, 16);
+        p += 5;
+    }
+    return n;
+}
+
+/*
+ * gdb through unigdb: a breakpoint hit on vCPU 2 stops every vCPU there
+ * (all-stop), the agent's threads shown with the vCPU each runs on; with
+ * scheduler-locking, stepi steps vCPU 2 alone: the others, busy with
+ * workers that never sleep, do not move.
+ */
 START_TEST(test_gdb_breakpoint_on_vcpu2)
 {
     struct view v;
     char sock[512], listen[600], log[4096];
     int fd;
 
-    boot(&v, "smp-gdb", "scenario=crash threads=2 crash_cpu=2 crash_after=3");
-    snprintf(sock, sizeof(sock), "%s/smp-gdb.sock",
-             getenv("USC_TEST_SCRATCH") ? getenv("USC_TEST_SCRATCH") : "/tmp");
+    boot(&v, "smp-gdb", "scenario=crash threads=3 crash_cpu=2 crash_after=3");
+    snprintf(sock, sizeof(sock), "%s/smp-gdb.sock", scratch());
     snprintf(listen, sizeof(listen), "unix:%s", sock);
     char *serve[] = {(char *)test_env("USC_UNIGDB"),
                      "smp-gdb",
@@ -350,11 +610,45 @@ START_TEST(test_gdb_breakpoint_on_vcpu2)
                   "unigdb never listened");
     char target[600];
     snprintf(target, sizeof(target), "target remote %s", sock);
-    char *out = gdb("-ex", target, "-ex", "break crash_level3", "-ex",
-                    "continue", "-ex", "info threads", "-ex", "delete", "-ex",
-                    "detach", test_env("USC_DEMOKERNEL"), NULL);
+    /* gdb's threads 1-4 are vCPUs 0-3; 3 is the crasher's */
+    char *out =
+        gdb("-ex", target, "-ex", "set var demo_work_delay_ticks = 0", "-ex",
+            "break crash_level3", "-ex", "continue", "-ex", "delete", "-ex",
+            "info threads", "-ex", "set scheduler-locking step", "-ex",
+            "echo @@BEFORE\\n", "-ex", "thread apply 1 2 4 p/x $pc", "-ex",
+            "p/x $pc", "-ex", "stepi", "-ex", "stepi", "-ex", "stepi", "-ex",
+            "echo @@AFTER\\n", "-ex", "p/x $pc", "-ex",
+            "thread apply 1 2 4 p/x $pc", "-ex", "detach",
+            test_env("USC_DEMOKERNEL"), NULL);
     has(out, "Thread 3 \"vCPU 2\" hit Breakpoint 1, crash_level3");
     has(out, "* 3    Thread 3 \"vCPU 2\" (running crasher)");
+    /* the agent's threads, on the vCPU that runs them */
+    has(out, "\"crasher\" (running on vCPU 2)");
+    int busy = 0;
+    for (int c = 0; c < NCPU; c++) {
+        char row[64], name[32], agent[96];
+        snprintf(row, sizeof(row), "\"vCPU %d\" (running ", c);
+        const char *r = strstr(out, row);
+        if (!r || sscanf(r + strlen(row), "%31[^)]", name) != 1)
+            continue;
+        snprintf(agent, sizeof(agent), "\"%s\" (running on vCPU %d)", name, c);
+        has(out, agent);
+        busy += c != 2;
+    }
+    ck_assert_msg(busy >= 1, "no other vCPU ran a worker:\n%s", out);
+
+    /* the stepped vCPU moved on; the others stayed where they stopped */
+    uint64_t before[4], after[4];
+    ck_assert_int_eq(printed_after(out, "@@BEFORE", before, 4), 4);
+    ck_assert_int_eq(printed_after(out, "@@AFTER", after, 4), 4);
+    ck_assert_msg(after[0] > before[3] && after[0] - before[3] < 64,
+                  "vCPU 2 did not step: %#" PRIx64 " -> %#" PRIx64, before[3],
+                  after[0]);
+    for (int k = 0; k < 3; k++)
+        ck_assert_msg(after[1 + k] == before[k],
+                      "gdb thread %d moved while vCPU 2 stepped: %#" PRIx64
+                      " -> %#" PRIx64 "\n%s",
+                      k < 2 ? k + 1 : 4, before[k], after[1 + k], out);
     int st;
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
     ssize_t n = read(fd, log, sizeof(log) - 1);
@@ -462,6 +756,52 @@ START_TEST(test_deadlock_two_vcpus_spin)
     ck_assert_uint_eq(lb.locked, 1);
     ck_assert_uint_eq(lb.owner_thread, w.b.id);
     ck_assert_uint_eq(lb.owner_vcpu, w.b.vcpu);
+
+    /* unitop: the CPU% of each vCPU, the lockers' two the busiest */
+    json_error_t e;
+    json_t *top = json_loads(tool("USC_UNITOP", "-b", "-n", "2", "-d", "1",
+                                  "--format", "json", NULL),
+                             0, &e);
+    ck_assert_msg(top, "unitop --format json: %s", e.text);
+    json_t *g = test_top_guest(json_array_get(top, 1), v.name);
+    ck_assert_ptr_nonnull(g);
+    json_t *vs = json_object_get(g, "vcpu_stats");
+    ck_assert_uint_eq(json_array_size(vs), NCPU);
+    double pct[NCPU], busy = 0, rest = 0, rest_min = 1e9;
+    for (uint32_t i = 0; i < NCPU; i++) {
+        json_t *c = json_array_get(vs, i);
+        ck_assert_int_eq(json_integer_value(json_object_get(c, "vcpu")), i);
+        ck_assert_msg(json_is_number(json_object_get(c, "cpu_percent")),
+                      "vCPU %u: no CPU%%", i);
+        pct[i] = json_number_value(json_object_get(c, "cpu_percent"));
+        if (i == w.a.vcpu || i == w.b.vcpu) {
+            busy += pct[i];
+        } else {
+            rest += pct[i];
+            rest_min = pct[i] < rest_min ? pct[i] : rest_min;
+        }
+    }
+    ck_assert_msg(busy > rest && pct[w.a.vcpu] > rest_min &&
+                      pct[w.b.vcpu] > rest_min,
+                  "CPU%% by vCPU %.1f %.1f %.1f %.1f; lockers on %u, %u",
+                  pct[0], pct[1], pct[2], pct[3], w.a.vcpu, w.b.vcpu);
+    json_decref(top);
+
+    /* analyze names the deadlock: both threads, their vCPUs, the locks */
+    char core[512], want[512];
+    snprintf(core, sizeof(core), "%s/smp-deadlock.core", scratch());
+    unlink(core);
+    tool("USC_UNICORE", "dump", v.name, "-o", core, NULL);
+    snprintf(want, sizeof(want),
+             "deadlock across vCPUs: thread locker-a on vCPU %u spins on "
+             "demo_lock_b, held by locker-b on vCPU %u; thread locker-b on "
+             "vCPU %u spins on demo_lock_a, held by locker-a on vCPU %u",
+             w.a.vcpu, w.b.vcpu, w.b.vcpu, w.a.vcpu);
+    has(tool("USC_UNICORE", "analyze", core, NULL), want);
+    json_t *r = analyze_json(core);
+    every_vcpu_unwound(r, NCPU);
+    json_decref(r);
+    unlink(core);
     finish(&v);
 }
 END_TEST

@@ -1052,6 +1052,24 @@ START_TEST(thread_on_a_vcpu_out_of_range_is_refused_alone)
     ck_assert_int_eq(usc_agent_thread_at(a, 0, &t[0], &settled), 0);
     ck_assert_uint_eq(t[0].vcpu, 0);
     ck_assert_int_eq(usc_agent_thread_at(a, 2, &t[1], &settled), -EINVAL);
+    /* or all at once, the refused slot said */
+    uint32_t bad[NTHREADS];
+    size_t nbad = 0;
+    ck_assert_int_eq(usc_agent_threads_salvage(a, t, NTHREADS, &n, bad, &nbad),
+                     0);
+    ck_assert_uint_eq(nbad, 1);
+    ck_assert_uint_eq(bad[0], 2);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_uint_ne(t[i].slot, 2);
+    ck_assert_uint_gt(n, 0);
+    /* a healthy table: the same as usc_agent_threads */
+    THREAD(2)->vcpu = 1;
+    size_t m = 0;
+    ck_assert_int_eq(usc_agent_threads(a, t, NTHREADS, &m), 0);
+    ck_assert_int_eq(usc_agent_threads_salvage(a, t, NTHREADS, &n, bad, &nbad),
+                     0);
+    ck_assert_uint_eq(n, m);
+    ck_assert_uint_eq(nbad, 0);
     usc_agent_close(a);
 }
 END_TEST

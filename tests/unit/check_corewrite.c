@@ -190,6 +190,44 @@ static void *open_core(void)
     return priv;
 }
 
+/*
+ * The NT_PRSTATUS notes of the core at (path), in order: each one's
+ * pr_pid into (pid) and pr_cursig into (sig), at most (cap). Returns how
+ * many there are.
+ */
+static size_t prstatus_notes(int32_t *pid, int16_t *sig, size_t cap)
+{
+    static unsigned char f[1 << 16];
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ssize_t len = read(fd, f, sizeof(f));
+    close(fd);
+    ck_assert_int_gt(len, (ssize_t)sizeof(Elf64_Ehdr));
+    Elf64_Ehdr eh;
+    memcpy(&eh, f, sizeof(eh));
+    size_t n = 0;
+    for (unsigned i = 0; i < eh.e_phnum; i++) {
+        Elf64_Phdr ph;
+        ck_assert_uint_le(eh.e_phoff + (i + 1) * sizeof(ph), (size_t)len);
+        memcpy(&ph, f + eh.e_phoff + i * sizeof(ph), sizeof(ph));
+        if (ph.p_type != PT_NOTE)
+            continue;
+        ck_assert_uint_le(ph.p_offset + ph.p_filesz, (size_t)len);
+        for (uint64_t at = ph.p_offset; at + 12 <= ph.p_offset + ph.p_filesz;) {
+            Elf64_Nhdr nh;
+            memcpy(&nh, f + at, sizeof(nh));
+            uint64_t desc = at + 12 + ((nh.n_namesz + 3) & ~3u);
+            if (nh.n_type == NT_PRSTATUS && n < cap) {
+                memcpy(&sig[n], f + desc + 12, sizeof(*sig));
+                memcpy(&pid[n], f + desc + 32, sizeof(*pid));
+                n++;
+            }
+            at = desc + ((nh.n_descsz + 3) & ~3u);
+        }
+    }
+    return n;
+}
+
 START_TEST(test_core_round_trip)
 {
     struct usc_core_stats st;
@@ -249,6 +287,16 @@ START_TEST(test_core_round_trip)
     ck_assert_uint_eq(h.cb_paddr, 0x10000);
     ck_assert_uint_eq(h.build_id_len, 3);
     ck_assert_str_eq(h.hypervisor, "test");
+
+    /* One NT_PRSTATUS per vCPU, the faulting one (pid 2) first; each
+     * carries the core's signal, as gdb takes it from the last one. */
+    int32_t pid[4];
+    int16_t sig[4];
+    ck_assert_uint_eq(prstatus_notes(pid, sig, 4), 2);
+    ck_assert_int_eq(pid[0], 2);
+    ck_assert_int_eq(pid[1], 1);
+    ck_assert_int_eq(sig[0], 11);
+    ck_assert_int_eq(sig[1], 11);
     unlink(path);
 }
 END_TEST

@@ -186,6 +186,9 @@ if [ "$(status unicore-dump-smp)" = 0 ] && [ -s smp.core ]; then
     check smp_core_bt_shows_the_fault_first "gdb-core-smp.txt: not both vCPUs, the current one in crash_level3" \
         sh -c 'grep -Eq "^[* ] +[0-9]+ +LWP 1 " gdb-core-smp.txt &&
             grep -Eq "^\* +[0-9]+ +LWP 2 .*crash_level3" gdb-core-smp.txt'
+    # every NT_PRSTATUS carries the signal: BFD takes the last note's
+    check smp_core_gdb_says_the_signal "gdb-core-smp.txt lacks 'Program terminated with signal SIGSEGV'" \
+        grep -q 'Program terminated with signal SIGSEGV' gdb-core-smp.txt
 else
     fail smp_core_bt_shows_the_fault_first "unicore dump xen:smp: $(tail -n2 unicore-dump-smp.txt)"
 fi
