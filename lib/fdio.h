@@ -35,4 +35,12 @@ int usc_fd_write_all(int fd, const void *p, size_t len, int64_t deadline);
  */
 int usc_unix_connect(const char *path, int64_t deadline, int *fd);
 
+/*
+ * As usc_unix_connect, to the TCP listener at (hostport), "HOST:PORT"
+ * ("[V6]:PORT" for an IPv6 address), with TCP_NODELAY set. Returns 0;
+ * -EINVAL for an address that is none or does not resolve; -ECONNREFUSED;
+ * -ETIMEDOUT; another -errno.
+ */
+int usc_tcp_connect(const char *hostport, int64_t deadline, int *fd);
+
 #endif /* USC_FDIO_H */

@@ -17,24 +17,43 @@
  *                                          alone (read-only, agent data)
  *   xen:DOMID | xen:NAME                   a Xen domain
  *   core:PATH, or a path to an ELF core    a core file, read-only
+ *   pid:PID[,gdb=ADDR][,ram=HVA:SIZE[:GPA]]...
+ *                                          any VMM process: RAM through
+ *                                          /proc/PID/mem, control through
+ *                                          its own gdb stub at ADDR
+ *                                          ("HOST:PORT", "unix:PATH")
  */
 enum usc_target_kind {
     USC_TARGET_NAME = 1,
     USC_TARGET_QEMU,
     USC_TARGET_XEN,
     USC_TARGET_CORE,
+    USC_TARGET_PID,
 };
 
 #define USC_TARGET_NAME_MAX 64
+/* ram= regions one pid: target may name. */
+#define USC_TARGET_RAM_MAX 8
+
+/* pid:'s ram=HVA:SIZE[:GPA]: guest-physical GPA (default 0) onwards lies
+ * at host virtual HVA of the VMM, SIZE bytes. */
+struct usc_target_ram {
+    uint64_t hva, size, gpa;
+};
 
 struct usc_target_spec {
     enum usc_target_kind kind;
     char name[USC_TARGET_NAME_MAX]; /* NAME, xen:NAME; unirun guest name */
     char qmp[PATH_MAX];             /* qemu: QMP socket, "" if none */
     char mem[PATH_MAX];             /* qemu: RAM file, "" if none */
-    char gdb[PATH_MAX];  /* qemu: QEMU's gdbstub socket, "" if none */
-    char core[PATH_MAX]; /* core: the file */
-    int domid;           /* xen: domain id, -1 when by name */
+    char gdb[PATH_MAX];             /* qemu: QEMU's gdbstub socket, "" if none;
+                                       pid: the VMM's stub, a unix socket's path
+                                       or "tcp:HOST:PORT" */
+    char core[PATH_MAX];            /* core: the file */
+    int domid;                      /* xen: domain id, -1 when by name */
+    int pid;                        /* pid: the VMM process */
+    size_t nram; /* pid: ram= regions given, 0: found by scanning */
+    struct usc_target_ram ram[USC_TARGET_RAM_MAX];
 };
 
 /*
@@ -68,7 +87,8 @@ const char *usc_vm_state_name(enum usc_vm_state state);
 
 struct usc_target_info {
     char name[USC_TARGET_NAME_MAX];
-    char hypervisor[16]; /* "qemu", "core", "xen" */
+    char hypervisor[16]; /* "qemu", "core", "xen"; a pid: target's VMM
+                            ("qemu", "firecracker", "solo5-hvt", ...) */
     uint32_t nvcpus;     /* 0 when unknown */
     uint64_t mem_bytes;  /* guest RAM size, 0 when unknown */
     uint64_t phys_end;   /* exclusive bound of guest-physical addresses */
@@ -222,6 +242,14 @@ int usc_target_step(struct usc_target *t, uint32_t vcpu);
 /* Hypervisor statistics of (vcpu). */
 int usc_target_vcpu_stats(struct usc_target *t, uint32_t vcpu,
                           struct usc_vcpu_stats *st);
+
+/*
+ * Where the backend itself found the agent's control block, into
+ * (*cb_paddr): a pid: target finds guest RAM through it, so a reader need
+ * not scan RAM again. -ENOENT when it did not find one; -ENOTSUP for
+ * backends that do not look.
+ */
+int usc_target_agent_at(struct usc_target *t, uint64_t *cb_paddr);
 
 /* ---- Xen domains (dom0) ---------------------------------------------- */
 
