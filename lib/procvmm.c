@@ -81,17 +81,13 @@ enum usc_vmm_kind usc_vmm_kind_of(const char *comm, const char *argv0)
     return kind_of_name(base);
 }
 
-/* Read /proc/(pid)/(file) into (buf) of (cap) bytes; its length in (*len). */
-static int read_proc(int pid, const char *file, char *buf, size_t cap,
-                     size_t *len)
+/* Read (path) into (buf) of (cap) bytes; its length in (*len). */
+static int read_proc_file(const char *path, char *buf, size_t cap, size_t *len)
 {
-    char path[64];
     ssize_t r;
     size_t n = 0;
-    int fd;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-    snprintf(path, sizeof(path), "/proc/%d/%s", pid, file);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? -ESRCH : -errno;
     while (n < cap) {
@@ -105,6 +101,16 @@ static int read_proc(int pid, const char *file, char *buf, size_t cap,
     close(fd);
     *len = n;
     return 0;
+}
+
+/* Read /proc/(pid)/(file) into (buf) of (cap) bytes; its length in (*len). */
+static int read_proc(int pid, const char *file, char *buf, size_t cap,
+                     size_t *len)
+{
+    char path[96];
+
+    snprintf(path, sizeof(path), "/proc/%d/%s", pid, file);
+    return read_proc_file(path, buf, cap, len);
 }
 
 int usc_proc_cmdline(int pid, char *buf, size_t cap, size_t *len)
@@ -337,6 +343,24 @@ int usc_vmm_vcpu_threads(int pid, enum usc_vmm_kind kind, int64_t *tids,
     closedir(d);
     *n = count;
     return 0;
+}
+
+int64_t usc_proc_start_epoch(uint64_t start_ticks)
+{
+    static int64_t btime;
+    long hz = sysconf(_SC_CLK_TCK);
+    char buf[4096];
+    const char *p;
+    size_t n = 0;
+
+    if (!btime && read_proc_file("/proc/stat", buf, sizeof(buf) - 1, &n) == 0) {
+        buf[n] = '\0';
+        p = strstr(buf, "\nbtime ");
+        btime = p ? strtoll(p + 7, NULL, 10) : 0;
+    }
+    if (btime <= 0 || hz <= 0)
+        return -1;
+    return btime + (int64_t)(start_ticks / (uint64_t)hz);
 }
 
 void usc_proc_perm_hint(int pid, char *buf, size_t cap)

@@ -86,6 +86,13 @@ int usc_proc_parse_stat(const char *buf, size_t len, uint64_t *ns,
                         uint64_t *start, char *state);
 
 /*
+ * When a process started (start_ticks, clock ticks after boot, as
+ * usc_vmm_probe gives it), in epoch seconds; -1 when the host's boot time
+ * cannot be read.
+ */
+int64_t usc_proc_start_epoch(uint64_t start_ticks);
+
+/*
  * One line, for a tool's error, saying what reading process (pid)'s
  * memory needs when it was refused: who owns it, CAP_SYS_PTRACE, and
  * /proc/sys/kernel/yama/ptrace_scope when it is set. Into (buf) of (cap).

@@ -44,6 +44,7 @@ void top_guest_free(struct top_guest *g)
     if (!g)
         return;
     top_agent_close(&g->ag);
+    top_proc_close(g);
     top_hv_close(g->hv);
     free(g->hv);
     free(g);
@@ -59,6 +60,11 @@ void top_fleet_fini(struct top_fleet *f, int wait_ms)
             top_guest_free(f->run[i]);
     for (size_t i = 0; i < f->ndoms; i++)
         top_guest_free(f->doms[i]);
+    for (size_t i = 0; i < f->nprocs; i++)
+        top_guest_free(f->procs[i]);
+    free(f->procs);
+    free(f->seen);
+    free(f->pids);
     for (size_t i = 0; joined && i < f->ngone; i++)
         top_guest_free(f->gone[i]);
     free(f->g);
@@ -205,12 +211,14 @@ static int compare_guests(const void *a, const void *b)
         return c;
     if (x->kind != y->kind)
         return x->kind < y->kind ? -1 : 1;
+    if (x->proc.pid != y->proc.pid)
+        return x->proc.pid < y->proc.pid ? -1 : 1;
     return x->dom.domid < y->dom.domid ? -1 : x->dom.domid > y->dom.domid;
 }
 
 int top_fleet_join(struct top_fleet *f)
 {
-    size_t n = f->nrun + f->ndoms;
+    size_t n = f->nrun + f->ndoms + f->nprocs;
     struct top_guest **nv = n > f->cap ? malloc(n * sizeof(*nv)) : f->g;
 
     if (n && !nv) {
@@ -227,9 +235,11 @@ int top_fleet_join(struct top_fleet *f)
         memcpy(f->g, f->run, f->nrun * sizeof(*f->g));
     if (f->ndoms)
         memcpy(f->g + f->nrun, f->doms, f->ndoms * sizeof(*f->g));
+    if (f->nprocs)
+        memcpy(f->g + f->nrun + f->ndoms, f->procs, f->nprocs * sizeof(*f->g));
     f->n = n;
-    /* Only Xen's domains need sorting in: the rest already are. */
-    if (f->ndoms)
+    /* Only Xen's domains and VMM processes need sorting in. */
+    if (f->ndoms || f->nprocs)
         qsort(f->g, n, sizeof(*f->g), compare_guests);
     return 0;
 }
@@ -335,8 +345,11 @@ int top_fleet_refresh(struct top_fleet *f, int64_t now_ms)
 {
     int err = scan(f);
 
-    /* Domains came or went, or a join failed for want of memory. */
-    if (top_xen_refresh(f, now_ms) || f->n != f->nrun + f->ndoms)
+    /* Domains or VMMs came or went, or a join failed for want of memory. */
+    int changed = top_xen_refresh(f, now_ms);
+
+    changed |= top_procs_refresh(f, now_ms);
+    if (changed || f->n != f->nrun + f->ndoms + f->nprocs)
         top_fleet_join(f);
     f->dir_err = err;
     if (err)
@@ -363,6 +376,7 @@ int top_fleet_refresh(struct top_fleet *f, int64_t now_ms)
             c.now_ms = f->xen->now_ms();
 
         top_agent_guarded(&f->g[i]->ag, now_ms, agent_call, &c);
+        top_procs_after_agent(f->g[i], now_ms);
         top_fleet_state(f->g[i], now_ms);
     }
     f->tick_ms = now_ms;
@@ -516,10 +530,33 @@ static enum top_state domain_state(const struct top_guest *g)
     }
 }
 
+/* A VMM process: its own state, refined by its agent. */
+static enum top_state proc_state(const struct top_guest *g)
+{
+    const struct top_hv *hv = g->hv;
+
+    if (!hv->valid)
+        return TOP_STATE_STARTING;
+    switch (hv->cur.vm) {
+    case USC_VM_RUNNING:
+        return refine(&g->ag, hv->t != NULL);
+    case USC_VM_PAUSED:
+        return TOP_STATE_STALLED; /* the VMM itself is stopped */
+    case USC_VM_DEAD:
+        return TOP_STATE_DEAD;
+    default:
+        return TOP_STATE_UNKNOWN;
+    }
+}
+
 void top_fleet_state(struct top_guest *g, int64_t now_ms)
 {
     const struct top_hv *hv = g->hv;
 
+    if (g->kind == TOP_KIND_PROC && hv) {
+        g->state = proc_state(g);
+        return;
+    }
     if (g->kind == TOP_KIND_XEN && hv) {
         g->state = domain_state(g);
         return;
@@ -570,6 +607,8 @@ int top_fleet_act(struct top_fleet *f, struct top_guest *g, enum top_job job)
 {
     if (g->kind == TOP_KIND_XEN)
         return top_xen_act(f, g, job);
+    if (g->kind == TOP_KIND_PROC)
+        return top_procs_act(f, g, job);
     if (!g->hv)
         return -ENOTSUP;
     if (g->hv->busy) {

@@ -140,8 +140,7 @@ static void vcpu_stats(struct top_fleet *f, struct top_guest *g,
     s->nvcpu_stats = n;
 }
 
-/* CPU% of the domain and of each vCPU between its two last samples. */
-static void cpu_rates(struct top_hv *hv)
+void top_hv_rates(struct top_hv *hv)
 {
     const struct top_hv_sample *a = &hv->prev, *b = &hv->cur;
     double dt_ns = (double)(b->at_ms - a->at_ms) * 1e6;
@@ -189,7 +188,7 @@ static void sample(struct top_fleet *f, struct top_guest *g,
     vcpu_stats(f, g, s);
     if (hv->valid < 2)
         hv->valid++;
-    cpu_rates(hv);
+    top_hv_rates(hv);
 }
 
 /* (g) is still the domain (d) of the same id, not one made since. */
