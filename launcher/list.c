@@ -211,7 +211,7 @@ int unirun_list(void)
         if ((int)strlen(names[i]) > width)
             width = (int)strlen(names[i]);
     /* The host's other VMMs: those whose memory we may read. */
-    if (usc_vmm_list(&vmms, &nvmms) != 0)
+    if (!usc_vmm_scan_enabled() || usc_vmm_list(&vmms, &nvmms) != 0)
         nvmms = 0;
     for (i = 0; i < nvmms; i++)
         if (!vmms[i].ours && vmms[i].readable && width < 14)

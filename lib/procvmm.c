@@ -225,6 +225,13 @@ out:
     return err;
 }
 
+int usc_vmm_scan_enabled(void)
+{
+    const char *v = getenv("UNISCOPE_VMM_SCAN");
+
+    return !v || strcmp(v, "0") != 0;
+}
+
 static int compare_pids(const void *a, const void *b)
 {
     int x = ((const struct usc_vmm_proc *)a)->pid;

@@ -48,6 +48,13 @@ struct usc_vmm_proc {
 int usc_vmm_probe(int pid, struct usc_vmm_proc *out);
 
 /*
+ * Whether tools that list guests (unitop, unirun --list) look for the
+ * host's VMM processes: 1 unless $UNISCOPE_VMM_SCAN is "0" (the tests of
+ * the run directory's own guests set it, to see only theirs).
+ */
+int usc_vmm_scan_enabled(void);
+
+/*
  * Every VMM process on the host, in pid order: a new array of (*n) in
  * (*out), freed by the caller with free(). Returns 0 or -ENOMEM, or
  * -errno when /proc cannot be read.

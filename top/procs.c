@@ -378,6 +378,10 @@ int top_procs_refresh(struct top_fleet *f, int64_t now_ms)
 
     if (f->procs_off)
         return 0;
+    if (!usc_vmm_scan_enabled()) {
+        f->procs_off = 1;
+        return 0;
+    }
     err = list_pids(f, &np);
     if (err) {
         f->procs_off = 1;

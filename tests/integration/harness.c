@@ -319,6 +319,8 @@ const char *test_rundir_setup(void)
     if (!mkdtemp(rundir))
         return NULL;
     setenv("UNISCOPE_RUNDIR", rundir, 1);
+    /* Its guests alone: not every VMM of the host (other tests' QEMUs). */
+    setenv("UNISCOPE_VMM_SCAN", "0", 1);
     return rundir;
 }
 
