@@ -14,6 +14,7 @@
 #include "agent_reader.h"
 #include "guestmem.h"
 #include "pagewalk.h"
+#include "procvmm.h"
 #include "rundir.h"
 #include "unicore.h"
 
@@ -549,7 +550,7 @@ int unicore_dump_main(int argc, char **argv)
     struct unicore_dump_opts o = {.cancel = &unicore_stop};
     struct unicore_dump_result res;
     const char *what = NULL;
-    char a[32], b[32];
+    char a[32], b[32], line[512];
     int c, err;
 
     opterr = 0;
@@ -588,6 +589,9 @@ int unicore_dump_main(int argc, char **argv)
         else if (err == -EACCES && !strcmp(what, "target"))
             unicore_error(o.target, "its memory cannot be read from here (the "
                                     "hypervisor refuses a mapping)");
+        else if (!strcmp(what, "target") &&
+                 usc_proc_open_error(o.target, err, line, sizeof(line)))
+            unicore_error(o.target, "%s", line);
         else if (err == -ESRCH)
             unicore_error(o.target, "the guest went away (%s)", what);
         else

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "procvmm.h"
 #include "unigdb.h"
 
 struct options {
@@ -57,7 +58,9 @@ static void usage(void)
            "TARGET is a guest started by unirun (NAME), qemu:QMP[,mem=..]"
            "[,gdb=..],\n"
            "xen:DOMID or xen:NAME (a Xen domain, from dom0), core:PATH or\n"
-           "the path of a core file (read-only).\n"
+           "the path of a core file (read-only), or pid:PID[,gdb=HOST:PORT|\n"
+           "unix:PATH][,ram=HVA:SIZE[:GPA]] (any VMM process: its RAM through\n"
+           "/proc, control through the VMM's own gdb stub).\n"
            "\n"
            "  --listen ADDR   where gdb connects: HOST:PORT (default %s)\n"
            "                  or unix:PATH (a socket of mode 0600)\n"
@@ -176,8 +179,8 @@ static const char *open_reason(int err)
     case -ENOENT:
         return "no such guest or file";
     case -EINVAL:
-        return "not a TARGET (NAME, qemu:..., xen:..., core:PATH or a core "
-               "file)";
+        return "not a TARGET (NAME, qemu:..., xen:..., core:PATH, a core "
+               "file or pid:...)";
     case -ECONNREFUSED:
         return "the guest's QEMU is not running";
     case -EBUSY:
@@ -201,7 +204,10 @@ int main(int argc, char **argv)
         return status < 0 ? 0 : status;
     err = usc_target_open(o.target, &t);
     if (err) {
-        unigdb_error(o.target, "%s", open_reason(err));
+        const char *why = usc_proc_open_error(o.target, err, image,
+                                              sizeof(image));
+
+        unigdb_error(o.target, "%s", why ? why : open_reason(err));
         return UNIGDB_EXIT_FAIL;
     }
     cfg.name = o.target;

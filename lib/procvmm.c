@@ -403,3 +403,68 @@ void usc_proc_perm_hint(int pid, char *buf, size_t cap)
              len && strcmp(scope, "0") ? " (0 lets owners read their own)"
                                        : "");
 }
+
+const char *usc_proc_open_error(const char *text, int err, char *buf,
+                                size_t cap)
+{
+    char comm[32] = "", *end;
+    long pid;
+    size_t len = 0;
+
+    if (!text || strncmp(text, "pid:", 4) != 0)
+        return NULL;
+    pid = strtol(text + 4, &end, 10);
+    if (end == text + 4 || pid <= 0 || pid > INT32_MAX || (*end && *end != ','))
+        err = -EINVAL;
+    if (err != -EINVAL && read_proc((int)pid, "comm", comm, sizeof(comm) - 1,
+                                    &len) == 0) {
+        while (len && comm[len - 1] == '\n')
+            len--;
+        comm[len] = '\0';
+    }
+    switch (err) {
+    case -EINVAL:
+        snprintf(buf, cap, "not a pid: TARGET (pid:PID[,gdb=HOST:PORT|"
+                           "unix:PATH][,ram=HVA:SIZE[:GPA]]...), or ram= "
+                           "regions that overlap");
+        break;
+    case -ESRCH:
+        snprintf(buf, cap, "no such process (or it exited)");
+        break;
+    case -EACCES:
+    case -EPERM:
+        usc_proc_perm_hint((int)pid, buf, cap);
+        break;
+    case -ENOEXEC:
+        snprintf(buf, cap,
+                 "process %ld (%s) is no VMM uniscope knows (qemu-system-*, "
+                 "firecracker, cloud-hypervisor, *-hvt, uhyve, lkvm): name "
+                 "its guest's RAM with ram=HVA:SIZE[:GPA]",
+                 pid, comm);
+        break;
+    case -ENOENT:
+        snprintf(buf, cap,
+                 "no agent control block in %s %ld's memory, so where its "
+                 "guest's RAM lies is not known: name it with "
+                 "ram=HVA:SIZE[:GPA] (see /proc/%ld/maps)",
+                 comm, pid, pid);
+        break;
+    case -ESTALE:
+        snprintf(buf, cap,
+                 "only stale agent control blocks in %s %ld's memory (the "
+                 "address each records does not fit where it lies): name "
+                 "the guest's RAM with ram=HVA:SIZE[:GPA]",
+                 comm, pid);
+        break;
+    case -ERANGE:
+        snprintf(buf, cap,
+                 "ram= names memory process %ld does not map (a wrong "
+                 "address, or a size that is more than there is): see "
+                 "/proc/%ld/maps",
+                 pid, pid);
+        break;
+    default:
+        return NULL;
+    }
+    return buf;
+}

@@ -106,4 +106,15 @@ int64_t usc_proc_start_epoch(uint64_t start_ticks);
  */
 void usc_proc_perm_hint(int pid, char *buf, size_t cap);
 
+/*
+ * The one line a tool prints when opening TARGET (text) failed with (err),
+ * if (text) is a pid: target: what went wrong and what to do (ptrace
+ * rights; a process that is no VMM; no agent, so guest RAM unknown; only
+ * a stale control block; a ram= range the process does not map), into
+ * (buf) of (cap). Returns (buf), or NULL for other targets and errors
+ * (the tool's own words apply).
+ */
+const char *usc_proc_open_error(const char *text, int err, char *buf,
+                                size_t cap);
+
 #endif /* USC_PROCVMM_H */
