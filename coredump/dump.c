@@ -37,6 +37,7 @@ struct dump {
     const struct usc_physmem *pm;
     struct unicore_ramfile rf;
     int have_rf;
+    int target_data; /* the target says where data is (next_data) */
     struct usc_agent *agent;
     struct usc_panic panic;
     int have_panic;
@@ -56,6 +57,29 @@ struct dump {
 };
 
 /* ---- the guest --------------------------------------------------------- */
+
+/* usc_core_source.next_data over the guest's target (a VMM process's pages
+ * never touched), for a guest without a RAM file. */
+static int target_next_data(void *priv, uint64_t paddr, uint64_t end,
+                            uint64_t *start, uint64_t *stop)
+{
+    struct dump *d = priv;
+
+    return usc_target_next_data(d->t, paddr, end, start, stop);
+}
+
+/* Where data may be in [pos, end): the RAM file's, the target's, or all. */
+static int next_data(struct dump *d, uint64_t pos, uint64_t end,
+                     uint64_t *start, uint64_t *stop)
+{
+    if (d->have_rf)
+        return unicore_ramfile_next_data(&d->rf, pos, end, start, stop);
+    if (d->target_data)
+        return target_next_data(d, pos, end, start, stop);
+    *start = pos;
+    *stop = end;
+    return 0;
+}
 
 /* Guest RAM as QEMU's pc machine lays it out, within what the backend
  * says is physical memory. */
@@ -173,8 +197,7 @@ static uint64_t search_cr3(struct dump *d)
         uint64_t pos = d->ram[r].paddr, end = pos + d->ram[r].len;
         while (pos < end) {
             uint64_t start = pos, stop = end;
-            if (d->have_rf &&
-                unicore_ramfile_next_data(&d->rf, pos, end, &start, &stop))
+            if (next_data(d, pos, end, &start, &stop))
                 break;
             for (uint64_t p = (start + PAGE - 1) & ~(PAGE - 1); p < stop;
                  p += PAGE) {
@@ -365,6 +388,12 @@ static int open_target(struct dump *d)
     d->pm = usc_target_physmem(d->t);
     if (d->spec.mem[0] && unicore_ramfile_open(d->spec.mem, &d->rf) == 0)
         d->have_rf = 1;
+    if (!d->have_rf) {
+        uint64_t a, b;
+
+        d->target_data =
+            usc_target_next_data(d->t, 0, PAGE, &a, &b) != -ENOTSUP;
+    }
     ram_ranges(d);
     return d->nram ? 0 : -EINVAL;
 }
@@ -435,8 +464,8 @@ static int prepare(struct dump *d)
     uint64_t data = 0;
 
     /* A guest without an agent is dumped all the same. */
-    if (unicore_ramfile_find_agent(d->have_rf ? &d->rf : NULL, d->pm,
-                                   &d->agent) != 0)
+    if ((d->have_rf ? unicore_ramfile_find_agent(&d->rf, d->pm, &d->agent)
+                    : usc_target_agent_open(d->t, &d->agent)) != 0)
         d->agent = NULL;
     if (!d->have_rf || d->o->live || !d->info.can_control)
         return 0;
@@ -498,8 +527,10 @@ int unicore_dump(const struct unicore_dump_opts *o,
     d->desc.nram = d->nram;
     src = (struct usc_core_source){
         .pm = d->pm,
-        .next_data = d->have_rf ? unicore_ramfile_next_data : NULL,
-        .priv = &d->rf,
+        .next_data = d->have_rf       ? unicore_ramfile_next_data
+                     : d->target_data ? target_next_data
+                                      : NULL,
+        .priv = d->have_rf ? (void *)&d->rf : (void *)d,
     };
     STEP("memory", usc_core_plan(&d->desc, &src, &d->plan));
     /* From the copy, the file is written with the guest running again;

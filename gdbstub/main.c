@@ -204,8 +204,8 @@ int main(int argc, char **argv)
         return status < 0 ? 0 : status;
     err = usc_target_open(o.target, &t);
     if (err) {
-        const char *why = usc_proc_open_error(o.target, err, image,
-                                              sizeof(image));
+        const char *why =
+            usc_proc_open_error(o.target, err, image, sizeof(image));
 
         unigdb_error(o.target, "%s", why ? why : open_reason(err));
         return UNIGDB_EXIT_FAIL;

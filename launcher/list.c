@@ -160,7 +160,6 @@ static void print_vmm(const struct usc_vmm_proc *p, int width, time_t now)
     struct usc_agent *a = NULL;
     const char *agent = "no";
     int64_t start = usc_proc_start_epoch(p->start_ticks);
-    uint64_t cb;
 
     snprintf(target, sizeof(target), "pid:%d", p->pid);
     if (usc_target_open(target, &t) == 0 &&
@@ -171,8 +170,7 @@ static void print_vmm(const struct usc_vmm_proc *p, int width, time_t now)
         if (info.mem_bytes)
             snprintf(mem, sizeof(mem), "%lluM",
                      (unsigned long long)(info.mem_bytes >> 20));
-        if (usc_target_agent_at(t, &cb) == 0 &&
-            usc_agent_open(usc_target_physmem(t), cb, &a) == 0) {
+        if (usc_target_agent_open(t, &a) == 0) {
             agent = "yes";
             if (usc_agent_status(a, &st) == 0 &&
                 st.state == USC_STATE_PANICKED && state == USC_VM_RUNNING)

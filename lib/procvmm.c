@@ -416,17 +416,18 @@ const char *usc_proc_open_error(const char *text, int err, char *buf,
     pid = strtol(text + 4, &end, 10);
     if (end == text + 4 || pid <= 0 || pid > INT32_MAX || (*end && *end != ','))
         err = -EINVAL;
-    if (err != -EINVAL && read_proc((int)pid, "comm", comm, sizeof(comm) - 1,
-                                    &len) == 0) {
+    if (err != -EINVAL &&
+        read_proc((int)pid, "comm", comm, sizeof(comm) - 1, &len) == 0) {
         while (len && comm[len - 1] == '\n')
             len--;
         comm[len] = '\0';
     }
     switch (err) {
     case -EINVAL:
-        snprintf(buf, cap, "not a pid: TARGET (pid:PID[,gdb=HOST:PORT|"
-                           "unix:PATH][,ram=HVA:SIZE[:GPA]]...), or ram= "
-                           "regions that overlap");
+        snprintf(buf, cap,
+                 "not a pid: TARGET (pid:PID[,gdb=HOST:PORT|"
+                 "unix:PATH][,ram=HVA:SIZE[:GPA]]...), or ram= "
+                 "regions that overlap");
         break;
     case -ESRCH:
         snprintf(buf, cap, "no such process (or it exited)");

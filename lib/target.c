@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent_reader.h"
 #include "backend.h"
 #include "backend/core.h"
 #include "pagewalk.h"
@@ -733,4 +734,30 @@ int usc_target_agent_at(struct usc_target *t, uint64_t *cb_paddr)
     int err = usable(t, t && t->ops->agent_at, 0);
 
     return err ? err : t->ops->agent_at(t->priv, cb_paddr);
+}
+
+int usc_target_agent_open(struct usc_target *t, struct usc_agent **out)
+{
+    const struct usc_physmem *pm = usc_target_physmem(t);
+    uint64_t cb;
+    int err;
+
+    if (!pm || !out)
+        return -EINVAL;
+    err = usc_target_agent_at(t, &cb);
+    if (err == 0)
+        return usc_agent_open(pm, cb, out);
+    if (err != -ENOTSUP) {
+        *out = NULL;
+        return err;
+    }
+    return usc_agent_open(pm, USC_AGENT_SCAN, out);
+}
+
+int usc_target_next_data(struct usc_target *t, uint64_t paddr, uint64_t end,
+                         uint64_t *start, uint64_t *stop)
+{
+    int err = usable(t, t && t->ops->next_data, 0);
+
+    return err ? err : t->ops->next_data(t->priv, paddr, end, start, stop);
 }

@@ -251,6 +251,28 @@ int usc_target_vcpu_stats(struct usc_target *t, uint32_t vcpu,
  */
 int usc_target_agent_at(struct usc_target *t, uint64_t *cb_paddr);
 
+struct usc_agent;
+
+/*
+ * Open (t)'s agent (agent_reader.h) in (*out): where the backend found it
+ * (usc_target_agent_at), else by scanning its RAM. A backend that looked
+ * and found none is not scanned again (a VMM process's RAM read page by
+ * page would make it fault in, even allocate, every page). Returns what
+ * usc_agent_open does.
+ */
+int usc_target_agent_open(struct usc_target *t, struct usc_agent **out);
+
+/*
+ * The first range [*start, *stop) at or after guest-physical (paddr),
+ * before (end), that may hold data, all bytes before it being zeros the
+ * guest never wrote (a VMM process's pages never touched: a dump skips
+ * them rather than read, which would make the VMM allocate them). Returns
+ * 0; -ENXIO when the rest of [paddr, end) holds none; -ENOTSUP for
+ * backends that cannot tell.
+ */
+int usc_target_next_data(struct usc_target *t, uint64_t paddr, uint64_t end,
+                         uint64_t *start, uint64_t *stop);
+
 /* ---- Xen domains (dom0) ---------------------------------------------- */
 
 /* One domain of the Xen host this process runs in. */

@@ -138,11 +138,7 @@ static int open_agent(struct top_guest *g)
         return err;
     /* A VMM process's target scanned its memory for the block already. */
     if (g->kind == TOP_KIND_PROC) {
-        uint64_t cb;
-
-        err = usc_target_agent_at(g->hv->t, &cb);
-        if (!err)
-            err = usc_agent_open(pm, cb, &ag->agent);
+        err = usc_target_agent_open(g->hv->t, &ag->agent);
         if (err)
             return err;
     } else {

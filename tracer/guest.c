@@ -81,8 +81,7 @@ int unitrace_guest_open(const char *spec, struct unitrace_guest *g)
                                        "(the hypervisor refuses a mapping)");
         }
     }
-    err = usc_agent_open(usc_target_physmem(g->target), USC_AGENT_SCAN,
-                         &g->agent);
+    err = usc_target_agent_open(g->target, &g->agent);
     if (err) {
         unitrace_guest_close(g);
         return unitrace_fail(spec, agent_error(err));

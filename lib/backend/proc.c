@@ -28,7 +28,8 @@ struct proc {
     int pid;
     enum usc_vmm_kind kind;
     char name[USC_TARGET_NAME_MAX];
-    int mem_fd; /* bound to the process's memory, not to its pid */
+    int mem_fd;     /* bound to the process's memory, not to its pid */
+    int pagemap_fd; /* which of its pages hold data; -1 */
     int writable;
     struct usc_procram ram;
     uint64_t cb_paddr; /* where we found the agent; UINT64_MAX: nowhere */
@@ -145,10 +146,84 @@ static int proc_write_phys(void *priv, uint64_t paddr, const void *buf,
     return usc_qemu_stub_phys(p->qm, paddr, NULL, buf, len);
 }
 
+/* Whether the (n) pagemap entries of (hva) onwards hold data, into
+ * (data); -1 when pagemap cannot say. */
+static int pages_with_data(struct proc *p, uint64_t hva, size_t n,
+                           unsigned char *data)
+{
+    uint64_t ent[SCAN_BATCH];
+
+    if (p->pagemap_fd < 0 || pread(p->pagemap_fd, ent, n * sizeof(ent[0]),
+                                   (off_t)(hva / PAGE * sizeof(ent[0]))) !=
+                                 (ssize_t)(n * sizeof(ent[0])))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        data[i] = (ent[i] & (PM_PRESENT | PM_SWAPPED)) != 0;
+    return 0;
+}
+
+/*
+ * Pages the guest never touched are in no page table of the VMM: reading
+ * them would fault them in (for shared memory, allocate them). pagemap
+ * says which are there, without touching any.
+ */
+static int proc_next_data(void *priv, uint64_t paddr, uint64_t end,
+                          uint64_t *start, uint64_t *stop)
+{
+    struct proc *p = priv;
+    unsigned char data[SCAN_BATCH];
+    int in = 0;
+
+    paddr &= ~(PAGE - 1);
+    while (paddr < end) {
+        uint64_t hva, chunk, next = UINT64_MAX;
+        size_t n;
+
+        if (usc_procram_xlate(&p->ram, paddr, end - paddr, &hva, &chunk)) {
+            /* a hole between regions: no data; skip to the next region */
+            for (size_t i = 0; i < p->ram.n; i++)
+                if (p->ram.r[i].gpa > paddr && p->ram.r[i].gpa < next)
+                    next = p->ram.r[i].gpa;
+            if (in || next >= end)
+                break;
+            paddr = next;
+            continue;
+        }
+        n = chunk / PAGE < SCAN_BATCH ? (size_t)(chunk / PAGE) : SCAN_BATCH;
+        if (n == 0)
+            n = 1;
+        if (pages_with_data(p, hva, n, data) != 0) {
+            /* no pagemap: everything may be data */
+            if (!in)
+                *start = paddr;
+            *stop = end;
+            return 0;
+        }
+        for (size_t i = 0; i < n; i++, paddr += PAGE) {
+            if (data[i] && !in) {
+                *start = paddr;
+                in = 1;
+            } else if (!data[i] && in) {
+                *stop = paddr;
+                return 0;
+            }
+        }
+    }
+    if (!in)
+        return -ENXIO;
+    *stop = paddr < end ? paddr : end;
+    return 0;
+}
+
+static int rescan(struct proc *p);
+
 static int proc_agent_at(void *priv, uint64_t *cb_paddr)
 {
     struct proc *p = priv;
 
+    /* A guest that boots after we came publishes its block later. */
+    if (p->cb_paddr == UINT64_MAX && rescan(p) != 0)
+        return -ENOENT;
     if (p->cb_paddr == UINT64_MAX)
         return -ENOENT;
     *cb_paddr = p->cb_paddr;
@@ -291,11 +366,25 @@ static int open_pagemap(int pid)
     return open(path, O_RDONLY | O_CLOEXEC);
 }
 
+/* The agent's block in the guest RAM known (ram= or guessed), if any. */
+static int rescan(struct proc *p)
+{
+    struct scan s = {.p = p, .pagemap_fd = p->pagemap_fd};
+    int err = 0;
+
+    for (size_t i = 0; !err && i < p->ram.n && !s.quality; i++) {
+        s.region = &p->ram.r[i];
+        err = scan_range(&s, s.region->hva, s.region->hva + s.region->len);
+    }
+    if (!err && s.quality)
+        p->cb_paddr = s.cb;
+    return err;
+}
+
 /* Guest RAM as the user named it (ram=), and the agent in it if any. */
 static int ram_given(struct proc *p, const struct usc_target_spec *spec,
                      const struct usc_procmap *m, size_t nm)
 {
-    struct scan s = {.p = p, .pagemap_fd = open_pagemap(p->pid)};
     int err;
 
     p->ram.n = spec->nram;
@@ -303,21 +392,13 @@ static int ram_given(struct proc *p, const struct usc_target_spec *spec,
         p->ram.r[i] = (struct usc_procram_region){
             spec->ram[i].gpa, spec->ram[i].hva, spec->ram[i].size};
     err = usc_procram_check(m, nm, &p->ram);
-    for (size_t i = 0; !err && i < p->ram.n && !s.quality; i++) {
-        s.region = &p->ram.r[i];
-        err = scan_range(&s, s.region->hva, s.region->hva + s.region->len);
-    }
-    if (s.pagemap_fd >= 0)
-        close(s.pagemap_fd);
-    if (!err && s.quality)
-        p->cb_paddr = s.cb;
-    return err;
+    return err ? err : rescan(p);
 }
 
 /* Guest RAM found through the agent's control block, else guessed. */
 static int ram_found(struct proc *p, const struct usc_procmap *m, size_t nm)
 {
-    struct scan s = {.p = p, .pagemap_fd = open_pagemap(p->pid)};
+    struct scan s = {.p = p, .pagemap_fd = p->pagemap_fd};
     struct usc_procram_area *a = NULL;
     size_t na = 0;
     int err = usc_procram_areas(m, nm, &a, &na);
@@ -326,8 +407,6 @@ static int ram_found(struct proc *p, const struct usc_procmap *m, size_t nm)
         s.area = &a[i];
         err = scan_range(&s, a[i].start, a[i].end);
     }
-    if (s.pagemap_fd >= 0)
-        close(s.pagemap_fd);
     if (!err && s.quality) {
         p->ram = s.best;
         p->cb_paddr = s.cb;
@@ -436,6 +515,8 @@ static void proc_close(void *priv)
     }
     if (p->mem_fd >= 0)
         close(p->mem_fd);
+    if (p->pagemap_fd >= 0)
+        close(p->pagemap_fd);
     free(p);
 }
 
@@ -469,6 +550,7 @@ static int proc_open(const struct usc_target_spec *spec, void **priv)
         return -ENOMEM;
     p->pid = spec->pid;
     p->mem_fd = -1;
+    p->pagemap_fd = -1;
     p->cb_paddr = UINT64_MAX;
     err = usc_vmm_probe(p->pid, &info);
     if (err)
@@ -491,6 +573,7 @@ static int proc_open(const struct usc_target_spec *spec, void **priv)
         goto err;
     }
     learn_process(p);
+    p->pagemap_fd = open_pagemap(p->pid);
     err = spec->nram ? ram_given(p, spec, m, nm) : ram_found(p, m, nm);
     if (!err && spec->gdb[0])
         err = open_stub(p, spec->gdb);
@@ -635,11 +718,32 @@ static int proc_wait_stop(void *priv, int timeout_ms, struct usc_stop_event *ev)
     }
 }
 
+/*
+ * hvt's stub sends no control registers. hvt sets them once, at boot, and
+ * Solo5 never changes them (tenders/hvt/hvt_cpu_x86_64.h: X86_CR0_INIT,
+ * X86_CR4_INIT, X86_EFER_INIT, and the identity-mapping page tables at
+ * X86_PML4_BASE): those values, so that virtual addresses translate.
+ */
+#define HVT_CR0 0x80010021ull /* PE | NE | WP | PG */
+#define HVT_CR3 0x2000ull
+#define HVT_CR4 0x620ull  /* PAE | OSFXSR | OSXMMEXCPT */
+#define HVT_EFER 0x500ull /* LME | LMA */
+
 static int proc_get_regs(void *priv, uint32_t vcpu, struct usc_regs *regs)
 {
     struct proc *p = priv;
+    int err;
 
-    return p->qm ? usc_qemu_stub_get_regs(p->qm, vcpu, regs) : -ENOTSUP;
+    if (!p->qm)
+        return -ENOTSUP;
+    err = usc_qemu_stub_get_regs(p->qm, vcpu, regs);
+    if (!err && p->kind == USC_VMM_HVT && !regs->cr0 && !regs->cr3) {
+        regs->cr0 = HVT_CR0;
+        regs->cr3 = HVT_CR3;
+        regs->cr4 = HVT_CR4;
+        regs->efer = HVT_EFER;
+    }
+    return err;
 }
 
 static int proc_set_regs(void *priv, uint32_t vcpu, const struct usc_regs *regs)
@@ -730,4 +834,5 @@ const struct usc_backend_ops usc_backend_proc = {
     .vcpu_stats = proc_vcpu_stats,
     .write_data = proc_write_data,
     .agent_at = proc_agent_at,
+    .next_data = proc_next_data,
 };
