@@ -38,10 +38,10 @@ static int continues(const struct usc_procmap *a, const struct usc_procmap *b)
         a->dev_major != b->dev_major || a->dev_minor != b->dev_minor ||
         a->inode != b->inode || !(b->flags & USC_PROCMAP_READ))
         return 0;
-    /* one file (shared memory included): its offsets run on */
-    if (a->inode)
-        return b->offset == a->offset + (a->end - a->start);
-    return 1;
+    /* One file (shared memory included): its offsets run on. Private
+     * anonymous mappings alike are one already (the kernel merges them);
+     * ones that differ are different memory (a JIT's code beside RAM). */
+    return a->inode && b->offset == a->offset + (a->end - a->start);
 }
 
 static int compare_areas(const void *x, const void *y)
