@@ -609,7 +609,10 @@ int unicore_dump_main(int argc, char **argv)
     unicore_catch_signals();
     err = unicore_dump(&o, &res, &what);
     if (err) {
-        if (err == -EEXIST && !strcmp(what, "output"))
+        if (!strcmp(what, "target") &&
+            usc_proc_open_error(o.target, err, line, sizeof(line)))
+            unicore_error(o.target, "%s", line);
+        else if (err == -EEXIST && !strcmp(what, "output"))
             unicore_error(o.path, "file exists (cores are never replaced)");
         else if (err == -EISDIR)
             unicore_error(o.target, "is a core file already");
@@ -620,9 +623,6 @@ int unicore_dump_main(int argc, char **argv)
         else if (err == -EACCES && !strcmp(what, "target"))
             unicore_error(o.target, "its memory cannot be read from here (the "
                                     "hypervisor refuses a mapping)");
-        else if (!strcmp(what, "target") &&
-                 usc_proc_open_error(o.target, err, line, sizeof(line)))
-            unicore_error(o.target, "%s", line);
         else if (err == -ESRCH)
             unicore_error(o.target, "the guest went away (%s)", what);
         else
