@@ -1,0 +1,412 @@
+/* Solo5's hvt tender on /dev/kvm, reached as pid:PID: unitop lists it,
+ * unicore dumps its guest's RAM, unigdb attaches through hvt's own stub. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <linux/kvm.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent_reader.h"
+#include "harness.h"
+#include "target.h"
+
+#define TOOL_MS 60000
+#define OUT_MAX (256 * 1024)
+#define MEM_MIB 32
+
+static char dir[256], hvt_out[320], image[512], tender[512];
+static pid_t hvt;
+static int port;
+
+/* /dev/kvm as hvt needs it, or why not, into (why). */
+static int kvm_usable(char *why, size_t cap)
+{
+    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), v;
+
+    if (fd < 0) {
+        snprintf(why, cap, "/dev/kvm: %s", strerror(errno));
+        return 0;
+    }
+    v = ioctl(fd, KVM_GET_API_VERSION, 0);
+    close(fd);
+    if (v != KVM_API_VERSION) {
+        snprintf(why, cap, "/dev/kvm: API version %d, not %d", v,
+                 KVM_API_VERSION);
+        return 0;
+    }
+    return 1;
+}
+
+/* A TCP port free on this host now (hvt listens on every address). */
+static int free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+
+    ck_assert_int_ge(s, 0);
+    ck_assert_int_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+    ck_assert_int_eq(getsockname(s, (struct sockaddr *)&a, &len), 0);
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+static size_t read_file(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
+
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    return n;
+}
+
+static int says(void *arg)
+{
+    static char buf[OUT_MAX];
+
+    read_file(hvt_out, buf, sizeof(buf));
+    return strstr(buf, (const char *)arg) != NULL;
+}
+
+static int remove_one(const char *path, const struct stat *st, int type,
+                      struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/* hvt waiting for its debugger: its guest loaded, stopped at boot. */
+static void hvt_up(void)
+{
+    char why[256], mem[32], gdbport[32];
+
+    ck_assert_msg(kvm_usable(why, sizeof(why)),
+                  "hvt needs KVM, which is unusable on this machine: %s", why);
+    snprintf(dir, sizeof(dir), "/tmp/usc-proc-hvt-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_ptr_nonnull(test_rundir_setup());
+    unsetenv("UNISCOPE_VMM_SCAN");
+    snprintf(tender, sizeof(tender), "%s/tenders/hvt/solo5-hvt-debug",
+             test_env("USC_SOLO5_DIR"));
+    snprintf(image, sizeof(image), "%s/tests/test_hello/test_hello.hvt",
+             test_env("USC_SOLO5_DIR"));
+    snprintf(hvt_out, sizeof(hvt_out), "%s/hvt.out", dir);
+    port = free_port();
+    snprintf(mem, sizeof(mem), "--mem=%d", MEM_MIB);
+    snprintf(gdbport, sizeof(gdbport), "--gdb-port=%d", port);
+    hvt = fork();
+    ck_assert_int_ge(hvt, 0);
+    if (hvt == 0) {
+        int fd = open(hvt_out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        execl(tender, "solo5-hvt-debug", mem, "--gdb", gdbport, image,
+              "Hello_hvt", (char *)NULL);
+        _exit(127);
+    }
+    ck_assert_msg(test_wait_for(says, "Waiting for a debugger", TEST_BOOT_MS),
+                  "%s never waited for gdb", tender);
+}
+
+static void hvt_down(void)
+{
+    if (hvt > 0) {
+        kill(hvt, SIGKILL);
+        waitpid(hvt, NULL, 0);
+    }
+    hvt = 0;
+    test_rundir_teardown();
+    nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static int tool(const char *env, char **out, ...)
+{
+    static char buf[OUT_MAX];
+    const char *cmd[] = {test_env(env), NULL};
+    va_list ap;
+
+    va_start(ap, out);
+    int rc = test_vrun(cmd, ap, buf, sizeof(buf), TOOL_MS);
+    va_end(ap);
+    *out = buf;
+    return rc;
+}
+
+static void has(const char *out, const char *what)
+{
+    ck_assert_msg(strstr(out, what), "no '%s' in:\n%s", what, out);
+}
+
+static const char *target(const char *extra)
+{
+    static char buf[128];
+
+    snprintf(buf, sizeof(buf), "pid:%d%s", (int)hvt, extra);
+    return buf;
+}
+
+START_TEST(test_unitop_lists_it_with_host_figures)
+{
+    json_error_t e;
+    json_t *g, *found = NULL;
+    size_t i;
+    char *out;
+
+    ck_assert_int_eq(tool("USC_UNITOP", &out, "-b", "-n", "2", "-d", "0.3",
+                          "--format", "json", NULL),
+                     0);
+    json_t *all = json_loads(out, 0, &e);
+    ck_assert_msg(json_is_array(all), "not JSON: %s", e.text);
+    json_array_foreach(json_object_get(json_array_get(all, 1), "guests"), i,
+                       g) if (json_integer_value(json_object_get(g, "pid")) ==
+                              hvt) found = g;
+    ck_assert_msg(found, "pid %d not listed: %s", (int)hvt, out);
+    ck_assert_str_eq(json_string_value(json_object_get(found, "kind")), "pid");
+    ck_assert_str_eq(json_string_value(json_object_get(found, "hypervisor")),
+                     "solo5-hvt");
+    ck_assert_str_eq(json_string_value(json_object_get(found, "state")),
+                     "running");
+    ck_assert_int_eq(json_integer_value(json_object_get(found, "vcpus")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(found, "memory_bytes")),
+                     MEM_MIB << 20);
+    ck_assert(json_is_real(json_object_get(found, "cpu_percent")));
+    ck_assert(json_is_number(json_object_get(found, "uptime_seconds")));
+    ck_assert(json_is_null(json_object_get(found, "agent_name")));
+    json_decref(all);
+}
+END_TEST
+
+START_TEST(test_unicore_dumps_its_guest_ram)
+{
+    static char buf[OUT_MAX];
+    char core[320], *out;
+    struct stat st;
+
+    snprintf(core, sizeof(core), "%s/hvt.core", dir);
+    ck_assert_int_eq(
+        tool("USC_UNICORE", &out, "dump", target(""), "-o", core, NULL), 0);
+    has(out, "1 vCPU");
+    ck_assert_int_eq(stat(core, &st), 0);
+    /* only the pages hvt loaded: never all of its 32 MiB */
+    ck_assert_uint_lt((uint64_t)st.st_size, 1u << 20);
+    ck_assert_int_eq(
+        tool("USC_UNICORE", &out, "analyze", core, "--image", image, NULL), 0);
+    has(out, "under solo5-hvt, 1 vCPU, 32 MiB");
+    /* the guest's code in the dump is the image's */
+    char *argv[] = {
+        "gdb", "-batch", "-nx", image, core, "-ex", "x/2i solo5_app_main",
+        NULL};
+    ck_assert_int_eq(test_run(argv, buf, sizeof(buf), TOOL_MS), 0);
+    has(buf, "<solo5_app_main>:");
+    ck_assert_ptr_null(strstr(buf, "Cannot access memory"));
+}
+END_TEST
+
+/* Last: hvt's stub takes one debugger, once, and the guest runs after. */
+START_TEST(test_unigdb_attaches_through_hvts_stub)
+{
+    char sock[320], listen[340], remote[360], stub[64];
+    static char out[OUT_MAX];
+    struct stat st;
+    int fd;
+
+    snprintf(sock, sizeof(sock), "%s/unigdb.sock", dir);
+    snprintf(listen, sizeof(listen), "unix:%s", sock);
+    snprintf(stub, sizeof(stub), ",gdb=127.0.0.1:%d", port);
+    char *srv[] = {(char *)test_env("USC_UNIGDB"),
+                   (char *)target(stub),
+                   "--listen",
+                   listen,
+                   "--once",
+                   NULL};
+    pid_t ug = test_spawn(srv, &fd);
+    ck_assert_int_gt(ug, 0);
+    int64_t end = test_now_ms() + TOOL_MS;
+    while (stat(sock, &st) != 0 && test_now_ms() < end)
+        test_poll_pause();
+    snprintf(remote, sizeof(remote), "target remote %s", sock);
+    /* software breakpoints fault under this host's KVM (see docs/proc.md):
+     * a hardware one, through hvt's debug registers */
+    char *argv[] = {"gdb", "-batch",
+                    "-nx", image,
+                    "-ex", remote,
+                    "-ex", "info registers rip",
+                    "-ex", "hbreak solo5_app_main",
+                    "-ex", "continue",
+                    "-ex", "bt",
+                    "-ex", "print si->cmdline",
+                    "-ex", "detach",
+                    NULL};
+    int rc = test_run(argv, out, sizeof(out), TOOL_MS);
+    ck_assert_msg(rc == 0, "gdb: %d: %s", rc, out);
+    has(out, "<_start>");
+    has(out, "Breakpoint 1, solo5_app_main");
+    has(out, "#1  0x");
+    has(out, "in _start");
+    has(out, "\"Hello_hvt\"");
+    has(out, "detached");
+    int status;
+    ck_assert_int_eq(waitpid(ug, &status, 0), ug);
+    close(fd);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "unigdb: %#x",
+                  status);
+    /* let go, the guest runs to its end */
+    ck_assert_msg(test_wait_for(says, "solo5_exit(0) called", TOOL_MS),
+                  "the guest never ran on");
+}
+END_TEST
+
+/* ---- a Solo5 unikernel with the agent linked (the Solo5 port's) ------ */
+
+static pid_t agent_hvt;
+
+/* Its agent through pid:PID, its "work_items" into (*items). */
+static int agent_items(int64_t *items)
+{
+    struct usc_agent_metric m[32];
+    struct usc_target *t = NULL;
+    struct usc_agent *a = NULL;
+    struct usc_agent_status st;
+    size_t n = 0;
+    int ok = 0;
+
+    if (usc_target_open(target(""), &t) == 0 &&
+        usc_target_agent_open(t, &a) == 0 && usc_agent_status(a, &st) == 0 &&
+        st.state == USC_STATE_RUNNING &&
+        usc_agent_metrics(a, m, 32, &n) != -EFAULT)
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(m[i].name, "work_items")) {
+                *items = (int64_t)m[i].value;
+                ok = 1;
+            }
+    usc_agent_close(a);
+    usc_target_close(t);
+    return ok;
+}
+
+static int agent_up(void *arg)
+{
+    int64_t items;
+
+    (void)arg;
+    return agent_items(&items) && items > 0;
+}
+
+/* The port's image under hvt (no --gdb): it runs from the start. */
+static void agent_hvt_up(void)
+{
+    char why[256], mem[32];
+
+    ck_assert_msg(kvm_usable(why, sizeof(why)),
+                  "hvt needs KVM, which is unusable on this machine: %s", why);
+    snprintf(dir, sizeof(dir), "/tmp/usc-proc-hvt-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_ptr_nonnull(test_rundir_setup());
+    unsetenv("UNISCOPE_VMM_SCAN");
+    snprintf(tender, sizeof(tender), "%s/tenders/hvt/solo5-hvt",
+             test_env("USC_SOLO5_DIR"));
+    snprintf(image, sizeof(image), "%s", test_env("USC_SOLO5_HELLO_HVT"));
+    snprintf(hvt_out, sizeof(hvt_out), "%s/hvt.out", dir);
+    snprintf(mem, sizeof(mem), "--mem=%d", MEM_MIB);
+    hvt = agent_hvt = fork();
+    ck_assert_int_ge(hvt, 0);
+    if (hvt == 0) {
+        int fd = open(hvt_out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        execl(tender, "solo5-hvt", mem, image, (char *)NULL);
+        _exit(127);
+    }
+    if (!test_wait_for(agent_up, NULL, TEST_BOOT_MS)) {
+        static char tail[4096];
+
+        read_file(hvt_out, tail, sizeof(tail));
+        ck_abort_msg("no agent at work in pid:%d; hvt said:\n%s", (int)hvt,
+                     tail);
+    }
+}
+
+START_TEST(test_agent_figures_core_and_analysis)
+{
+    char core[320], *out;
+    int64_t before = 0, after = 0;
+    json_t *g, *found = NULL;
+    json_error_t e;
+    size_t i;
+
+    ck_assert(agent_items(&before));
+    ck_assert_int_eq(tool("USC_UNITOP", &out, "-b", "-n", "2", "-d", "0.5",
+                          "--format", "json", NULL),
+                     0);
+    json_t *all = json_loads(out, 0, &e);
+    ck_assert_msg(json_is_array(all), "not JSON: %s", e.text);
+    json_array_foreach(json_object_get(json_array_get(all, 1), "guests"), i,
+                       g) if (json_integer_value(json_object_get(g, "pid")) ==
+                              hvt) found = g;
+    ck_assert_msg(found, "pid %d not listed", (int)hvt);
+    ck_assert_str_eq(json_string_value(json_object_get(found, "hypervisor")),
+                     "solo5-hvt");
+    ck_assert_ptr_nonnull(
+        json_string_value(json_object_get(found, "agent_name")));
+    ck_assert(
+        json_is_real(json_object_get(found, "context_switches_per_second")));
+    json_decref(all);
+    ck_assert(agent_items(&after));
+    ck_assert_int_gt(after, before);
+
+    snprintf(core, sizeof(core), "%s/agent.core", dir);
+    ck_assert_int_eq(
+        tool("USC_UNICORE", &out, "dump", target(""), "-o", core, NULL), 0);
+    ck_assert_int_eq(
+        tool("USC_UNICORE", &out, "analyze", core, "--image", image, NULL), 0);
+    has(out, "under solo5-hvt");
+    has(out, "state      running");
+}
+END_TEST
+
+int main(void)
+{
+    TCase *tc, *agent;
+    Suite *s = test_suite("proc_hvt", "hvt", 300, &tc);
+
+    tcase_add_unchecked_fixture(tc, hvt_up, hvt_down);
+    tcase_add_test(tc, test_unitop_lists_it_with_host_figures);
+    tcase_add_test(tc, test_unicore_dumps_its_guest_ram);
+    tcase_add_test(tc, test_unigdb_attaches_through_hvts_stub);
+    /*
+     * With the agent linked: the Solo5 port's hvt image, built when the
+     * port is there (tests/integration/CMakeLists.txt sets the variable).
+     */
+    if (getenv("USC_SOLO5_HELLO_HVT")) {
+        agent = tcase_create("hvt-agent");
+        tcase_set_timeout(agent, 300);
+        tcase_add_unchecked_fixture(agent, agent_hvt_up, hvt_down);
+        tcase_add_test(agent, test_agent_figures_core_and_analysis);
+        suite_add_tcase(s, agent);
+    } else {
+        printf("check_proc_hvt: the agent's part waits for the Solo5 port's "
+               "hvt image (USC_SOLO5_HELLO_HVT): not run\n");
+    }
+    return test_run_suite(s);
+}
