@@ -47,6 +47,8 @@ struct usc_backend_ops {
     int (*write_data)(void *priv, uint64_t paddr, const void *buf, size_t len);
     /* may be NULL: where the backend found the agent's control block. */
     int (*agent_at)(void *priv, uint64_t *cb_paddr);
+    /* may be NULL: read every piece of (segs), in as few calls as can be. */
+    int (*read_batch)(void *priv, const struct usc_phys_seg *segs, size_t n);
     /* may be NULL: usc_target_next_data's answer. */
     int (*next_data)(void *priv, uint64_t paddr, uint64_t end, uint64_t *start,
                      uint64_t *stop);

@@ -754,6 +754,21 @@ int usc_target_agent_open(struct usc_target *t, struct usc_agent **out)
     return usc_agent_open(pm, USC_AGENT_SCAN, out);
 }
 
+int usc_target_read_batch(struct usc_target *t, const struct usc_phys_seg *segs,
+                          size_t n)
+{
+    int err = usable(t, 1, 0);
+
+    if (err)
+        return err;
+    if (t->ops->read_batch)
+        return t->ops->read_batch(t->priv, segs, n);
+    for (size_t i = 0; i < n && !err; i++)
+        err =
+            t->ops->read_phys(t->priv, segs[i].paddr, segs[i].buf, segs[i].len);
+    return err;
+}
+
 int usc_target_next_data(struct usc_target *t, uint64_t paddr, uint64_t end,
                          uint64_t *start, uint64_t *stop)
 {

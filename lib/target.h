@@ -263,6 +263,15 @@ struct usc_agent;
 int usc_target_agent_open(struct usc_target *t, struct usc_agent **out);
 
 /*
+ * Read the (n) pieces (segs) of guest-physical memory, all or none: in
+ * one system call for a VMM process (process_vm_readv), else one read
+ * each. Returns 0, -EFAULT when a piece is outside RAM or unreadable, or
+ * -ESRCH when the guest is gone.
+ */
+int usc_target_read_batch(struct usc_target *t, const struct usc_phys_seg *segs,
+                          size_t n);
+
+/*
  * The first range [*start, *stop) at or after guest-physical (paddr),
  * before (end), that may hold data, all bytes before it being zeros the
  * guest never wrote (a VMM process's pages never touched: a dump skips

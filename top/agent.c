@@ -78,6 +78,7 @@ void top_agent_close(struct top_agent *ag)
 {
     top_trace_close(&ag->trace);
     usc_agent_close(ag->agent);
+    usc_physmirror_free(ag->mirror);
     usc_ramfile_close(ag->ram);
     free(ag->metrics);
     memset(ag, 0, sizeof(*ag));
@@ -106,7 +107,8 @@ static int guest_ram(struct top_guest *g, const struct usc_physmem **pm)
                    : g->kind == TOP_KIND_PROC && g->proc.open_err
                        ? g->proc.open_err
                        : -ENODEV;
-        *pm = usc_target_physmem(g->hv->t);
+        *pm = ag->mirror ? usc_physmirror_physmem(ag->mirror)
+                         : usc_target_physmem(g->hv->t);
         return *pm ? 0 : -ENOTSUP;
     }
     if (!ag->ram) {
@@ -138,7 +140,12 @@ static int open_agent(struct top_guest *g)
         return err;
     /* A VMM process's target scanned its memory for the block already. */
     if (g->kind == TOP_KIND_PROC) {
-        err = usc_target_agent_open(g->hv->t, &ag->agent);
+        uint64_t cb;
+
+        /* at the block the target found, read through the mirror */
+        err = usc_target_agent_at(g->hv->t, &cb);
+        if (!err)
+            err = usc_agent_open(pm, cb, &ag->agent);
         if (err)
             return err;
     } else {

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,8 @@ static void drop_target(struct top_guest *g, int why)
     top_trace_close(&g->ag.trace);
     usc_agent_close(g->ag.agent);
     g->ag.agent = NULL;
+    usc_physmirror_free(g->ag.mirror);
+    g->ag.mirror = NULL;
     g->ag.valid = 0;
     g->ag.nmetrics = 0;
     usc_target_close(g->hv->t);
@@ -154,6 +157,11 @@ static int read_stat(int fd, uint64_t *ns, uint64_t *start, char *state)
     return usc_proc_parse_stat(buf, (size_t)n, ns, start, state) ? -ESRCH : 0;
 }
 
+static int read_batch(void *priv, const struct usc_phys_seg *segs, size_t n)
+{
+    return usc_target_read_batch(priv, segs, n);
+}
+
 /* Open (g)'s target if not yet, at most once per backoff step. */
 static void open_target(struct top_guest *g, int64_t now_ms)
 {
@@ -177,6 +185,10 @@ static void open_target(struct top_guest *g, int64_t now_ms)
         return;
     }
     pr->open_err = 0;
+    /* Without a mirror (no memory for it) reads go one by one: slower. */
+    if (usc_physmirror_new(usc_target_physmem(g->hv->t), read_batch, g->hv->t,
+                           &g->ag.mirror) != 0)
+        g->ag.mirror = NULL;
     if (usc_target_describe(g->hv->t, &info) == 0) {
         pr->mem_bytes = info.mem_bytes;
         pr->nvcpus = info.nvcpus;
@@ -210,8 +222,13 @@ static void sample(struct top_guest *g, int64_t now_ms)
     char state = 0;
     int err;
 
-    hv->prev = hv->cur;
-    memset(s, 0, sizeof(*s));
+    /* Only what is used of a sample: 6 KiB of vCPU slots, copied and
+     * cleared for each of a thousand VMMs at every refresh, would cost
+     * more than reading them. */
+    memcpy(&hv->prev, s,
+           offsetof(struct top_hv_sample, vcpu) +
+               s->nvcpu_stats * sizeof(s->vcpu[0]));
+    memset(s, 0, offsetof(struct top_hv_sample, vcpu));
     s->at_ms = s->vcpu_ms = now_ms;
     s->pid = pr->pid;
     s->cpu_ns = USC_STAT_UNKNOWN;
@@ -235,6 +252,9 @@ static void sample(struct top_guest *g, int64_t now_ms)
     s->start_time = usc_proc_start_epoch(start);
     learn_threads(g, now_ms);
     open_target(g, now_ms);
+    /* what the agent's reader looked at last time, in two system calls */
+    if (g->ag.mirror && g->ag.agent)
+        usc_physmirror_refresh(g->ag.mirror);
     for (size_t v = 0; v < pr->ntids; v++) {
         s->vcpu[v].tid = pr->tids[v];
         s->vcpu[v].exits = USC_STAT_UNKNOWN;

@@ -11,6 +11,7 @@
 #include "agent_reader.h"
 #include "guestmem.h"
 #include "physmem.h"
+#include "physmirror.h"
 #include "procvmm.h"
 #include "rundir.h"
 #include "sanitize.h"
@@ -124,6 +125,8 @@ int top_trace_sample(struct top_trace *tr, unsigned char *buf, uint64_t *events,
 /* The agent side of a guest: read in unitop's main thread, from RAM. */
 struct top_agent {
     struct usc_ramfile *ram; /* mapped once, kept */
+    /* a VMM process's memory, read in a batch per refresh (procs.c) */
+    struct usc_physmirror *mirror;
     struct usc_agent *agent; /* opened once, kept; reopened on -ESTALE */
     struct top_trace trace;
     uint64_t ram_bytes;

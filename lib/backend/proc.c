@@ -113,6 +113,44 @@ static int proc_read_phys(void *priv, uint64_t paddr, void *buf, size_t len)
     return rw(priv, paddr, buf, NULL, len);
 }
 
+#define BATCH_MAX 256 /* pieces of one process_vm_readv */
+
+/* Every piece in one process_vm_readv: all of them, or an error. */
+static int proc_read_batch(void *priv, const struct usc_phys_seg *segs,
+                           size_t n)
+{
+    struct proc *p = priv;
+    struct iovec local[BATCH_MAX], remote[BATCH_MAX];
+    size_t k = 0, total = 0;
+    ssize_t r;
+
+    for (size_t i = 0; i < n; i++) {
+        uint64_t paddr = segs[i].paddr, left = segs[i].len, hva, chunk;
+        char *buf = segs[i].buf;
+
+        while (left) {
+            if (k == BATCH_MAX ||
+                usc_procram_xlate(&p->ram, paddr, left, &hva, &chunk))
+                return k == BATCH_MAX ? -E2BIG : -EFAULT;
+            local[k] = (struct iovec){buf, chunk};
+            remote[k] = (struct iovec){(void *)(uintptr_t)hva, chunk};
+            k++;
+            total += chunk;
+            buf += chunk;
+            paddr += chunk;
+            left -= chunk;
+        }
+    }
+    if (k == 0)
+        return 0;
+    do
+        r = process_vm_readv(p->pid, local, k, remote, k, 0);
+    while (r < 0 && errno == EINTR);
+    if (r == (ssize_t)total)
+        return 0;
+    return (r < 0 && errno == ESRCH) || gone(p) ? -ESRCH : -EFAULT;
+}
+
 static int proc_write_data(void *priv, uint64_t paddr, const void *buf,
                            size_t len)
 {
@@ -834,5 +872,6 @@ const struct usc_backend_ops usc_backend_proc = {
     .vcpu_stats = proc_vcpu_stats,
     .write_data = proc_write_data,
     .agent_at = proc_agent_at,
+    .read_batch = proc_read_batch,
     .next_data = proc_next_data,
 };
