@@ -277,8 +277,6 @@ END_TEST
 
 /* ---- a Solo5 unikernel with the agent linked (the Solo5 port's) ------ */
 
-static pid_t agent_hvt;
-
 /* Its agent through pid:PID, its "work_items" into (*items). */
 static int agent_items(int64_t *items)
 {
@@ -327,7 +325,7 @@ static void agent_hvt_up(void)
     snprintf(image, sizeof(image), "%s", test_env("USC_SOLO5_HELLO_HVT"));
     snprintf(hvt_out, sizeof(hvt_out), "%s/hvt.out", dir);
     snprintf(mem, sizeof(mem), "--mem=%d", MEM_MIB);
-    hvt = agent_hvt = fork();
+    hvt = fork();
     ck_assert_int_ge(hvt, 0);
     if (hvt == 0) {
         int fd = open(hvt_out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
