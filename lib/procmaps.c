@@ -1,5 +1,6 @@
 /* Parsing /proc/PID/maps: every field checked, nothing trusted. */
 #include "procmaps.h"
+#include "rsp.h" /* usc_rsp_hexval */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,17 +18,6 @@ struct cursor {
     const char *p, *end;
 };
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* A number in (base) 16 or 10, at least one digit, no overflow. */
 static int number(struct cursor *c, unsigned base, uint64_t *v)
 {
@@ -35,7 +25,7 @@ static int number(struct cursor *c, unsigned base, uint64_t *v)
     const char *start = c->p;
 
     while (c->p < c->end) {
-        int d = base == 16                       ? hexval(*c->p)
+        int d = base == 16                       ? usc_rsp_hexval(*c->p)
                 : (*c->p >= '0' && *c->p <= '9') ? *c->p - '0'
                                                  : -1;
 

@@ -352,6 +352,22 @@ int usc_vmm_vcpu_threads(int pid, enum usc_vmm_kind kind, int64_t *tids,
     return 0;
 }
 
+int usc_proc_read_stat(int pid, int64_t tid, uint64_t *ns, uint64_t *start,
+                       char *state)
+{
+    char path[96], buf[STAT_MAX];
+    size_t n = 0;
+
+    if (tid > 0)
+        snprintf(path, sizeof(path), "/proc/%d/task/%lld/stat", pid,
+                 (long long)tid);
+    else
+        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    if (read_proc_file(path, buf, sizeof(buf), &n) != 0 || n == 0)
+        return -ESRCH;
+    return usc_proc_parse_stat(buf, n, ns, start, state);
+}
+
 int64_t usc_proc_start_epoch(uint64_t start_ticks)
 {
     static int64_t btime;

@@ -93,6 +93,14 @@ int usc_proc_parse_stat(const char *buf, size_t len, uint64_t *ns,
                         uint64_t *start, char *state);
 
 /*
+ * Read /proc/(pid)/stat, or /proc/(pid)/task/(tid)/stat when (tid) > 0,
+ * into what usc_proc_parse_stat gives (start and state may be NULL).
+ * Returns 0; -ESRCH when it is gone; -EPROTO.
+ */
+int usc_proc_read_stat(int pid, int64_t tid, uint64_t *ns, uint64_t *start,
+                       char *state);
+
+/*
  * When a process started (start_ticks, clock ticks after boot, as
  * usc_vmm_probe gives it), in epoch seconds; -1 when the host's boot time
  * cannot be read.

@@ -12,6 +12,7 @@
 #include "backend.h"
 #include "backend/core.h"
 #include "pagewalk.h"
+#include "rsp.h" /* usc_rsp_hexval */
 #include "rundir.h"
 
 #define XEN_DOMID_MAX 0x7fef /* DOMID_FIRST_RESERVED - 1 */
@@ -104,10 +105,8 @@ static int parse_hex(const char *s, size_t len, uint64_t *v)
     if (len == 0 || len > 16)
         return -EINVAL;
     for (size_t i = 0; i < len; i++) {
-        int d = s[i] >= '0' && s[i] <= '9'   ? s[i] - '0'
-                : s[i] >= 'a' && s[i] <= 'f' ? s[i] - 'a' + 10
-                : s[i] >= 'A' && s[i] <= 'F' ? s[i] - 'A' + 10
-                                             : -1;
+        int d = usc_rsp_hexval(s[i]);
+
         if (d < 0)
             return -EINVAL;
         x = x << 4 | (uint64_t)d;

@@ -502,7 +502,8 @@ static enum top_state refine(const struct top_agent *ag, int readable)
     return TOP_STATE_RUNNING;
 }
 
-/* A Xen domain: the domain list's word, refined by its agent. */
+/* A Xen domain (a VMM process): its hypervisor's word, refined by its
+ * agent. */
 static enum top_state domain_state(const struct top_guest *g)
 {
     const struct top_hv *hv = g->hv;
@@ -530,35 +531,15 @@ static enum top_state domain_state(const struct top_guest *g)
     }
 }
 
-/* A VMM process: its own state, refined by its agent. */
-static enum top_state proc_state(const struct top_guest *g)
-{
-    const struct top_hv *hv = g->hv;
-
-    if (!hv->valid)
-        return TOP_STATE_STARTING;
-    switch (hv->cur.vm) {
-    case USC_VM_RUNNING:
-        return refine(&g->ag, hv->t != NULL);
-    case USC_VM_PAUSED:
-        return TOP_STATE_STALLED; /* the VMM itself is stopped */
-    case USC_VM_DEAD:
-        return TOP_STATE_DEAD;
-    default:
-        return TOP_STATE_UNKNOWN;
-    }
-}
-
 void top_fleet_state(struct top_guest *g, int64_t now_ms)
 {
     const struct top_hv *hv = g->hv;
 
-    if (g->kind == TOP_KIND_PROC && hv) {
-        g->state = proc_state(g);
-        return;
-    }
-    if (g->kind == TOP_KIND_XEN && hv) {
+    if ((g->kind == TOP_KIND_XEN || g->kind == TOP_KIND_PROC) && hv) {
         g->state = domain_state(g);
+        /* a VMM process stopped (SIGSTOP) is the VMM's stall, not a pause */
+        if (g->kind == TOP_KIND_PROC && g->state == TOP_STATE_PAUSED)
+            g->state = TOP_STATE_STALLED;
         return;
     }
     if (g->kind == TOP_KIND_AGENT_ONLY || !hv) {
@@ -601,6 +582,30 @@ void top_fleet_state(struct top_guest *g, int64_t now_ms)
         g->state = TOP_STATE_UNKNOWN;
         break;
     }
+}
+
+int top_act_target(struct top_fleet *f, struct top_guest *g, enum top_job job,
+                   int open_err, const char *notsup)
+{
+    const char *what = job == TOP_JOB_PAUSE ? "pause" : "resume";
+    int err;
+
+    if (job != TOP_JOB_PAUSE && job != TOP_JOB_RESUME)
+        return -EINVAL;
+    if (!g->hv || !g->hv->t)
+        err = open_err ? open_err : -ENODEV;
+    else
+        err = job == TOP_JOB_PAUSE ? usc_target_pause(g->hv->t)
+                                   : usc_target_resume(g->hv->t);
+    if (err == -ENOTSUP)
+        snprintf(f->msg, sizeof(f->msg), "%s: %s: %s", g->name, what, notsup);
+    else if (err)
+        snprintf(f->msg, sizeof(f->msg), "%s: %s: %s", g->name, what,
+                 strerror(-err));
+    else
+        snprintf(f->msg, sizeof(f->msg), "%s: %s", g->name,
+                 job == TOP_JOB_PAUSE ? "paused" : "resumed");
+    return err;
 }
 
 int top_fleet_act(struct top_fleet *f, struct top_guest *g, enum top_job job)

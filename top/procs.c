@@ -476,26 +476,7 @@ int top_procs_refresh(struct top_fleet *f, int64_t now_ms)
 
 int top_procs_act(struct top_fleet *f, struct top_guest *g, enum top_job job)
 {
-    const char *what = job == TOP_JOB_PAUSE ? "pause" : "resume";
-    int err;
-
-    if (job != TOP_JOB_PAUSE && job != TOP_JOB_RESUME)
-        return -EINVAL;
-    if (!g->hv || !g->hv->t)
-        err = g->proc.open_err ? g->proc.open_err : -ENODEV;
-    else
-        err = job == TOP_JOB_PAUSE ? usc_target_pause(g->hv->t)
-                                   : usc_target_resume(g->hv->t);
-    if (err == -ENOTSUP)
-        snprintf(f->msg, sizeof(f->msg),
-                 "%s: %s: needs the VMM's gdb stub (pid:%d,gdb=...), which "
-                 "unitop does not know",
-                 g->name, what, g->proc.pid);
-    else if (err)
-        snprintf(f->msg, sizeof(f->msg), "%s: %s: %s", g->name, what,
-                 strerror(-err));
-    else
-        snprintf(f->msg, sizeof(f->msg), "%s: %s", g->name,
-                 job == TOP_JOB_PAUSE ? "paused" : "resumed");
-    return err;
+    return top_act_target(f, g, job, g->proc.open_err,
+                          "needs the VMM's gdb stub (gdb=), which unitop "
+                          "does not know");
 }

@@ -474,6 +474,14 @@ void top_fleet_state(struct top_guest *g, int64_t now_ms);
  */
 int top_fleet_act(struct top_fleet *f, struct top_guest *g, enum top_job job);
 
+/*
+ * Pause or resume (job) (g) now through its open target (hv->t; else fail
+ * with (open_err)), the outcome in f->msg, (notsup) said for -ENOTSUP.
+ * Returns 0 or the error. For the main thread's guests: Xen's, VMMs'.
+ */
+int top_act_target(struct top_fleet *f, struct top_guest *g, enum top_job job,
+                   int open_err, const char *notsup);
+
 /* Free (g) and everything it holds; no job may run for it. */
 void top_guest_free(struct top_guest *g);
 

@@ -345,25 +345,9 @@ int top_xen_refresh(struct top_fleet *f, int64_t now_ms)
 
 int top_xen_act(struct top_fleet *f, struct top_guest *g, enum top_job job)
 {
-    const char *what = job == TOP_JOB_PAUSE ? "pause" : "resume";
-    int err;
+    int err = top_act_target(f, g, job, g->dom.open_err,
+                             "not supported for this Xen domain");
 
-    if (job != TOP_JOB_PAUSE && job != TOP_JOB_RESUME)
-        return -EINVAL;
-    if (!g->hv || !g->hv->t)
-        err = g->dom.open_err ? g->dom.open_err : -ENODEV;
-    else
-        err = job == TOP_JOB_PAUSE ? usc_target_pause(g->hv->t)
-                                   : usc_target_resume(g->hv->t);
-    if (err == -ENOTSUP)
-        snprintf(f->msg, sizeof(f->msg),
-                 "%s: %s: not supported for this Xen domain", g->name, what);
-    else if (err)
-        snprintf(f->msg, sizeof(f->msg), "%s: %s: %s", g->name, what,
-                 strerror(-err));
-    else
-        snprintf(f->msg, sizeof(f->msg), "%s: %s", g->name,
-                 job == TOP_JOB_PAUSE ? "paused" : "resumed");
     if (!err && g->hv->valid) {
         /* Shown at once; the next listing says it again. */
         g->hv->cur.vm = job == TOP_JOB_PAUSE ? USC_VM_PAUSED : USC_VM_RUNNING;

@@ -46,19 +46,10 @@ struct proc {
 /* The state letter of /proc/(pid)/stat, 0 when it is gone. */
 static char proc_state(int pid, uint64_t *cpu_ns)
 {
-    char path[64], buf[1024];
     uint64_t ns = 0;
-    ssize_t n;
     char st = 0;
-    int fd;
 
-    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    n = read(fd, buf, sizeof(buf));
-    close(fd);
-    if (n <= 0 || usc_proc_parse_stat(buf, (size_t)n, &ns, NULL, &st) != 0)
+    if (usc_proc_read_stat(pid, -1, &ns, NULL, &st) != 0)
         return 0;
     if (cpu_ns)
         *cpu_ns = ns;
@@ -821,9 +812,6 @@ static int proc_step(void *priv, uint32_t vcpu)
 static int proc_vcpu_stats(void *priv, uint32_t vcpu, struct usc_vcpu_stats *st)
 {
     struct proc *p = priv;
-    char path[96], buf[1024];
-    ssize_t n;
-    int fd;
 
     st->host_tid = -1;
     st->cpu_ns = USC_STAT_UNKNOWN;
@@ -840,16 +828,10 @@ static int proc_vcpu_stats(void *priv, uint32_t vcpu, struct usc_vcpu_stats *st)
     st->host_tid = p->tid[vcpu];
     if (st->host_tid < 0)
         return 0;
-    snprintf(path, sizeof(path), "/proc/%d/task/%" PRId64 "/stat", p->pid,
-             st->host_tid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return gone(p) ? -ESRCH : 0;
-    n = read(fd, buf, sizeof(buf));
-    close(fd);
-    if (n <= 0 ||
-        usc_proc_parse_stat(buf, (size_t)n, &st->cpu_ns, NULL, NULL) != 0)
+    if (usc_proc_read_stat(p->pid, st->host_tid, &st->cpu_ns, NULL, NULL)) {
         st->cpu_ns = USC_STAT_UNKNOWN;
+        return gone(p) ? -ESRCH : 0;
+    }
     return 0;
 }
 

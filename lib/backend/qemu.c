@@ -595,21 +595,11 @@ static int qemu_wait_stop(void *priv, int timeout_ms, struct usc_stop_event *ev)
 
 static uint64_t thread_cpu_ns(pid_t pid, int64_t tid)
 {
-    char path[64], buf[1024];
     uint64_t ns;
-    ssize_t n;
-    int fd;
 
-    snprintf(path, sizeof(path), "/proc/%d/task/%" PRId64 "/stat", (int)pid,
-             tid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return USC_STAT_UNKNOWN;
-    n = read(fd, buf, sizeof(buf));
-    close(fd);
-    if (n <= 0 || usc_proc_parse_stat(buf, (size_t)n, &ns, NULL, NULL) < 0)
-        return USC_STAT_UNKNOWN;
-    return ns;
+    return usc_proc_read_stat((int)pid, tid, &ns, NULL, NULL) == 0
+               ? ns
+               : USC_STAT_UNKNOWN;
 }
 
 /* VM exits of (vcpu) from query-stats, where the accelerator counts them

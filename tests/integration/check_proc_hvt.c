@@ -19,11 +19,10 @@
 #include <unistd.h>
 
 #include "agent_reader.h"
+#include "check_proc.h"
 #include "harness.h"
 #include "target.h"
 
-#define TOOL_MS 60000
-#define OUT_MAX (256 * 1024)
 #define MEM_MIB 32
 
 static char dir[256], hvt_out[320], image[512], tender[512];
@@ -82,20 +81,10 @@ static int says(void *arg)
     return strstr(buf, (const char *)arg) != NULL;
 }
 
-static int remove_one(const char *path, const struct stat *st, int type,
-                      struct FTW *ftw)
+/* A scratch folder, a run directory and the host's VMMs in view. */
+static void prepare(void)
 {
-    (void)st;
-    (void)type;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-/* hvt waiting for its debugger: its guest loaded, stopped at boot. */
-static void hvt_up(void)
-{
-    char why[256], mem[32], gdbport[32];
+    char why[256];
 
     ck_assert_msg(kvm_usable(why, sizeof(why)),
                   "hvt needs KVM, which is unusable on this machine: %s", why);
@@ -103,14 +92,12 @@ static void hvt_up(void)
     ck_assert_ptr_nonnull(mkdtemp(dir));
     ck_assert_ptr_nonnull(test_rundir_setup());
     unsetenv("UNISCOPE_VMM_SCAN");
-    snprintf(tender, sizeof(tender), "%s/tenders/hvt/solo5-hvt-debug",
-             test_env("USC_SOLO5_DIR"));
-    snprintf(image, sizeof(image), "%s/tests/test_hello/test_hello.hvt",
-             test_env("USC_SOLO5_DIR"));
     snprintf(hvt_out, sizeof(hvt_out), "%s/hvt.out", dir);
-    port = free_port();
-    snprintf(mem, sizeof(mem), "--mem=%d", MEM_MIB);
-    snprintf(gdbport, sizeof(gdbport), "--gdb-port=%d", port);
+}
+
+/* Start (tender) with (argv) (argv[0] its name), its output to hvt_out. */
+static void start_tender(char *const argv[])
+{
     hvt = fork();
     ck_assert_int_ge(hvt, 0);
     if (hvt == 0) {
@@ -119,10 +106,27 @@ static void hvt_up(void)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(fd, STDOUT_FILENO);
         dup2(fd, STDERR_FILENO);
-        execl(tender, "solo5-hvt-debug", mem, "--gdb", gdbport, image,
-              "Hello_hvt", (char *)NULL);
+        execv(tender, argv);
         _exit(127);
     }
+}
+
+/* hvt waiting for its debugger: its guest loaded, stopped at boot. */
+static void hvt_up(void)
+{
+    char mem[32], gdbport[32];
+
+    prepare();
+    snprintf(tender, sizeof(tender), "%s/tenders/hvt/solo5-hvt-debug",
+             test_env("USC_SOLO5_DIR"));
+    snprintf(image, sizeof(image), "%s/tests/test_hello/test_hello.hvt",
+             test_env("USC_SOLO5_DIR"));
+    port = free_port();
+    snprintf(mem, sizeof(mem), "--mem=%d", MEM_MIB);
+    snprintf(gdbport, sizeof(gdbport), "--gdb-port=%d", port);
+    char *argv[] = {"solo5-hvt-debug", mem, "--gdb", gdbport, image,
+                    "Hello_hvt",       NULL};
+    start_tender(argv);
     ck_assert_msg(test_wait_for(says, "Waiting for a debugger", TEST_BOOT_MS),
                   "%s never waited for gdb", tender);
 }
@@ -135,25 +139,7 @@ static void hvt_down(void)
     }
     hvt = 0;
     test_rundir_teardown();
-    nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
-}
-
-static int tool(const char *env, char **out, ...)
-{
-    static char buf[OUT_MAX];
-    const char *cmd[] = {test_env(env), NULL};
-    va_list ap;
-
-    va_start(ap, out);
-    int rc = test_vrun(cmd, ap, buf, sizeof(buf), TOOL_MS);
-    va_end(ap);
-    *out = buf;
-    return rc;
-}
-
-static void has(const char *out, const char *what)
-{
-    ck_assert_msg(strstr(out, what), "no '%s' in:\n%s", what, out);
+    remove_tree(dir);
 }
 
 static const char *target(const char *extra)
@@ -176,9 +162,11 @@ START_TEST(test_unitop_lists_it_with_host_figures)
                      0);
     json_t *all = json_loads(out, 0, &e);
     ck_assert_msg(json_is_array(all), "not JSON: %s", e.text);
-    json_array_foreach(json_object_get(json_array_get(all, 1), "guests"), i,
-                       g) if (json_integer_value(json_object_get(g, "pid")) ==
-                              hvt) found = g;
+    json_array_foreach(json_object_get(json_array_get(all, 1), "guests"), i, g)
+    {
+        if (json_integer_value(json_object_get(g, "pid")) == hvt)
+            found = g;
+    }
     ck_assert_msg(found, "pid %d not listed: %s", (int)hvt, out);
     ck_assert_str_eq(json_string_value(json_object_get(found, "kind")), "pid");
     ck_assert_str_eq(json_string_value(json_object_get(found, "hypervisor")),
@@ -226,7 +214,6 @@ START_TEST(test_unigdb_attaches_through_hvts_stub)
 {
     char sock[320], listen[340], remote[360], stub[64];
     static char out[OUT_MAX];
-    struct stat st;
     int fd;
 
     snprintf(sock, sizeof(sock), "%s/unigdb.sock", dir);
@@ -240,9 +227,7 @@ START_TEST(test_unigdb_attaches_through_hvts_stub)
                    NULL};
     pid_t ug = test_spawn(srv, &fd);
     ck_assert_int_gt(ug, 0);
-    int64_t end = test_now_ms() + TOOL_MS;
-    while (stat(sock, &st) != 0 && test_now_ms() < end)
-        test_poll_pause();
+    wait_socket(sock);
     snprintf(remote, sizeof(remote), "target remote %s", sock);
     /* software breakpoints fault under this host's KVM (see docs/proc.md):
      * a hardware one, through hvt's debug registers */
@@ -312,30 +297,15 @@ static int agent_up(void *arg)
 /* The port's image under hvt (no --gdb): it runs from the start. */
 static void agent_hvt_up(void)
 {
-    char why[256], mem[32];
+    char mem[32];
 
-    ck_assert_msg(kvm_usable(why, sizeof(why)),
-                  "hvt needs KVM, which is unusable on this machine: %s", why);
-    snprintf(dir, sizeof(dir), "/tmp/usc-proc-hvt-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    ck_assert_ptr_nonnull(test_rundir_setup());
-    unsetenv("UNISCOPE_VMM_SCAN");
+    prepare();
     snprintf(tender, sizeof(tender), "%s/tenders/hvt/solo5-hvt",
              test_env("USC_SOLO5_DIR"));
     snprintf(image, sizeof(image), "%s", test_env("USC_SOLO5_HELLO_HVT"));
-    snprintf(hvt_out, sizeof(hvt_out), "%s/hvt.out", dir);
     snprintf(mem, sizeof(mem), "--mem=%d", MEM_MIB);
-    hvt = fork();
-    ck_assert_int_ge(hvt, 0);
-    if (hvt == 0) {
-        int fd = open(hvt_out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(fd, STDOUT_FILENO);
-        dup2(fd, STDERR_FILENO);
-        execl(tender, "solo5-hvt", mem, image, (char *)NULL);
-        _exit(127);
-    }
+    char *argv[] = {"solo5-hvt", mem, image, NULL};
+    start_tender(argv);
     if (!test_wait_for(agent_up, NULL, TEST_BOOT_MS)) {
         static char tail[4096];
 
@@ -359,9 +329,11 @@ START_TEST(test_agent_figures_core_and_analysis)
                      0);
     json_t *all = json_loads(out, 0, &e);
     ck_assert_msg(json_is_array(all), "not JSON: %s", e.text);
-    json_array_foreach(json_object_get(json_array_get(all, 1), "guests"), i,
-                       g) if (json_integer_value(json_object_get(g, "pid")) ==
-                              hvt) found = g;
+    json_array_foreach(json_object_get(json_array_get(all, 1), "guests"), i, g)
+    {
+        if (json_integer_value(json_object_get(g, "pid")) == hvt)
+            found = g;
+    }
     ck_assert_msg(found, "pid %d not listed", (int)hvt);
     ck_assert_str_eq(json_string_value(json_object_get(found, "hypervisor")),
                      "solo5-hvt");

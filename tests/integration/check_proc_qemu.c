@@ -15,11 +15,9 @@
 #include <unistd.h>
 
 #include "agent_reader.h"
+#include "check_proc.h"
 #include "harness.h"
 #include "target.h"
-
-#define TOOL_MS 60000
-#define OUT_MAX (256 * 1024)
 
 /* A QEMU of the test's own, found by its pid among the host's others. */
 struct vmm {
@@ -129,16 +127,6 @@ static int crashed(void *arg)
     return metric(arg, "timer_ticks", &st) >= 0 && st == USC_STATE_PANICKED;
 }
 
-static int remove_one(const char *path, const struct stat *st, int type,
-                      struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 static void fleet_up(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/usc-proc-qemu-XXXXXX");
@@ -166,26 +154,7 @@ static void fleet_down(void)
         all[i]->pid = 0;
     }
     test_rundir_teardown();
-    nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
-}
-
-/* Run tool (env) with the arguments after it, NULL-ended. */
-static int tool(const char *env, char **out, ...)
-{
-    static char buf[OUT_MAX];
-    const char *cmd[] = {test_env(env), NULL};
-    va_list ap;
-
-    va_start(ap, out);
-    int rc = test_vrun(cmd, ap, buf, sizeof(buf), TOOL_MS);
-    va_end(ap);
-    *out = buf;
-    return rc;
-}
-
-static void has(const char *out, const char *what)
-{
-    ck_assert_msg(strstr(out, what), "no '%s' in:\n%s", what, out);
+    remove_tree(dir);
 }
 
 /* (v)'s row in one unitop iteration, exactly one; NULL when absent. */
@@ -383,10 +352,7 @@ START_TEST(test_unigdb_hits_a_breakpoint_through_the_vmms_stub)
                    NULL};
     pid_t ug = test_spawn(srv, &fd);
     ck_assert_int_gt(ug, 0);
-    struct stat st;
-    int64_t end = test_now_ms() + TOOL_MS;
-    while (stat(sock, &st) != 0 && test_now_ms() < end)
-        test_poll_pause();
+    wait_socket(sock);
     snprintf(remote, sizeof(remote), "target remote %s", sock);
     char *argv[] = {"gdb", "-batch",
                     "-nx", (char *)test_env("USC_DEMOKERNEL"),
