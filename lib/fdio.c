@@ -37,6 +37,13 @@ int usc_deadline_left(int64_t deadline)
     return left < 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
 }
 
+int usc_deadline_slice(int64_t end, int slice_ms)
+{
+    int64_t left = end < 0 ? slice_ms : end - usc_now_ms();
+
+    return left < 0 ? 0 : left > slice_ms ? slice_ms : (int)left;
+}
+
 int usc_fd_wait(int fd, short events, int64_t deadline)
 {
     struct pollfd p = {.fd = fd, .events = events};

@@ -15,6 +15,12 @@ int64_t usc_deadline_in(int timeout_ms);
 int usc_deadline_left(int64_t deadline);
 
 /*
+ * How long to wait next, in milliseconds, in slices of at most (slice_ms)
+ * until (end) (usc_now_ms time; -1: none): 0 once past it.
+ */
+int usc_deadline_slice(int64_t end, int slice_ms);
+
+/*
  * Wait until (fd) is ready for poll (events) or (deadline) passes. Returns
  * 0, -ETIMEDOUT, or -errno of poll (-EINTR on a signal).
  */

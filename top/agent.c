@@ -86,10 +86,7 @@ void top_agent_close(struct top_agent *ag)
 
 static void backoff(struct top_agent *ag, int64_t now_ms, int max_ms)
 {
-    ag->backoff_ms = ag->backoff_ms ? ag->backoff_ms * 2 : BACKOFF_MIN_MS;
-    if (ag->backoff_ms > max_ms)
-        ag->backoff_ms = max_ms;
-    ag->retry_ms = now_ms + ag->backoff_ms;
+    top_backoff(&ag->backoff_ms, &ag->retry_ms, now_ms, BACKOFF_MIN_MS, max_ms);
 }
 
 /* (g)'s RAM: its RAM file, mapped if not yet, or its Xen domain's. */

@@ -584,6 +584,15 @@ void top_fleet_state(struct top_guest *g, int64_t now_ms)
     }
 }
 
+void top_backoff(int *backoff_ms, int64_t *retry_ms, int64_t now_ms, int min_ms,
+                 int max_ms)
+{
+    *backoff_ms = *backoff_ms ? *backoff_ms * 2 : min_ms;
+    if (*backoff_ms > max_ms)
+        *backoff_ms = max_ms;
+    *retry_ms = now_ms + *backoff_ms;
+}
+
 int top_act_target(struct top_fleet *f, struct top_guest *g, enum top_job job,
                    int open_err, const char *notsup)
 {

@@ -115,12 +115,8 @@ static void learn_threads(struct top_guest *g, int64_t now_ms)
     if (pr->vmm == USC_VMM_HVT ||
         usc_vmm_vcpu_threads(pr->pid, pr->vmm, tids, USC_VMM_MAX_VCPUS, &n) ||
         n == 0) {
-        pr->threads_backoff_ms = pr->threads_backoff_ms
-                                     ? pr->threads_backoff_ms * 2
-                                     : THREADS_BACKOFF_MIN_MS;
-        if (pr->threads_backoff_ms > THREADS_BACKOFF_MAX_MS)
-            pr->threads_backoff_ms = THREADS_BACKOFF_MAX_MS;
-        pr->threads_retry_ms = now_ms + pr->threads_backoff_ms;
+        top_backoff(&pr->threads_backoff_ms, &pr->threads_retry_ms, now_ms,
+                    THREADS_BACKOFF_MIN_MS, THREADS_BACKOFF_MAX_MS);
         return;
     }
     if (n > TOP_VCPUS_MAX)
@@ -177,11 +173,8 @@ static void open_target(struct top_guest *g, int64_t now_ms)
     if (err) {
         g->hv->t = NULL;
         pr->open_err = err;
-        pr->backoff_ms =
-            pr->backoff_ms ? pr->backoff_ms * 2 : OPEN_BACKOFF_MIN_MS;
-        if (pr->backoff_ms > OPEN_BACKOFF_MAX_MS)
-            pr->backoff_ms = OPEN_BACKOFF_MAX_MS;
-        pr->retry_ms = now_ms + pr->backoff_ms;
+        top_backoff(&pr->backoff_ms, &pr->retry_ms, now_ms, OPEN_BACKOFF_MIN_MS,
+                    OPEN_BACKOFF_MAX_MS);
         return;
     }
     pr->open_err = 0;
@@ -206,10 +199,8 @@ void top_procs_after_agent(struct top_guest *g, int64_t now_ms)
         return;
     /* The target found none (or one since gone): scan again later. */
     drop_target(g, g->ag.err ? g->ag.err : -ENOENT);
-    pr->backoff_ms = pr->backoff_ms ? pr->backoff_ms * 2 : OPEN_BACKOFF_MIN_MS;
-    if (pr->backoff_ms > OPEN_BACKOFF_MAX_MS)
-        pr->backoff_ms = OPEN_BACKOFF_MAX_MS;
-    pr->retry_ms = now_ms + pr->backoff_ms;
+    top_backoff(&pr->backoff_ms, &pr->retry_ms, now_ms, OPEN_BACKOFF_MIN_MS,
+                OPEN_BACKOFF_MAX_MS);
 }
 
 /* (g)'s sample at (now_ms): its process's state and CPU time. */
@@ -328,13 +319,10 @@ static int list_pids(struct top_fleet *f, size_t *n)
 static struct top_pidseen later(int pid, const struct top_pidseen *prev,
                                 int64_t now_ms)
 {
-    struct top_pidseen s = {pid, RECHECK_MIN_MS, 0, 0};
+    struct top_pidseen s = {pid, prev ? prev->backoff_ms : 0, 0, 0};
 
-    if (prev && prev->backoff_ms)
-        s.backoff_ms = prev->backoff_ms * 2 > TOP_PROC_RECHECK_MAX_MS
-                           ? TOP_PROC_RECHECK_MAX_MS
-                           : prev->backoff_ms * 2;
-    s.retry_ms = now_ms + s.backoff_ms;
+    top_backoff(&s.backoff_ms, &s.retry_ms, now_ms, RECHECK_MIN_MS,
+                TOP_PROC_RECHECK_MAX_MS);
     return s;
 }
 

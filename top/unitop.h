@@ -482,6 +482,13 @@ int top_fleet_act(struct top_fleet *f, struct top_guest *g, enum top_job job);
 int top_act_target(struct top_fleet *f, struct top_guest *g, enum top_job job,
                    int open_err, const char *notsup);
 
+/*
+ * One more failure at (now_ms): (*backoff_ms) doubles from (min_ms) up to
+ * (max_ms), and (*retry_ms) is when to try again.
+ */
+void top_backoff(int *backoff_ms, int64_t *retry_ms, int64_t now_ms, int min_ms,
+                 int max_ms);
+
 /* Free (g) and everything it holds; no job may run for it. */
 void top_guest_free(struct top_guest *g);
 

@@ -80,11 +80,8 @@ static void open_domain(struct top_fleet *f, struct top_guest *g,
     if (err) {
         g->hv->t = NULL;
         dom->open_err = err;
-        dom->backoff_ms =
-            dom->backoff_ms ? dom->backoff_ms * 2 : OPEN_BACKOFF_MIN_MS;
-        if (dom->backoff_ms > OPEN_BACKOFF_MAX_MS)
-            dom->backoff_ms = OPEN_BACKOFF_MAX_MS;
-        dom->retry_ms = now_ms + dom->backoff_ms;
+        top_backoff(&dom->backoff_ms, &dom->retry_ms, now_ms,
+                    OPEN_BACKOFF_MIN_MS, OPEN_BACKOFF_MAX_MS);
         return;
     }
     dom->open_err = 0;

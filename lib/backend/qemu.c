@@ -576,10 +576,7 @@ static int qemu_wait_stop(void *priv, int timeout_ms, struct usc_stop_event *ev)
         return 0;
     }
     for (;;) {
-        int64_t left = end < 0 ? WAIT_SLICE_MS : end - usc_now_ms();
-        int slice = left < 0               ? 0
-                    : left > WAIT_SLICE_MS ? WAIT_SLICE_MS
-                                           : (int)left;
+        int slice = usc_deadline_slice(end, WAIT_SLICE_MS);
         int err = qm->rsp && qm->running ? wait_stub(qm, slice, ev)
                                          : wait_qmp(qm, slice, ev);
 
