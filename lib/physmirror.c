@@ -260,22 +260,19 @@ static int room(struct usc_physmirror *m, size_t bytes)
 /* Both copies of every range, in one batch each. */
 static int copy(struct usc_physmirror *m)
 {
-    struct usc_phys_seg segs[MIRROR_RANGES];
+    struct usc_phys_seg segs[2 * MIRROR_RANGES];
     int err = room(m, m->used);
 
     if (err)
         return err;
-
-    for (size_t i = 0; i < m->nr; i++)
+    /* one batch: every range, then every range again, read in order */
+    for (size_t i = 0; i < m->nr; i++) {
         segs[i] = (struct usc_phys_seg){m->r[i].paddr, m->a + m->r[i].off,
                                         (size_t)m->r[i].len};
-    if (!err)
-        err = m->batch(m->priv, segs, m->nr);
-    for (size_t i = 0; !err && i < m->nr; i++)
-        segs[i].buf = m->b + m->r[i].off;
-    if (!err)
-        err = m->batch(m->priv, segs, m->nr);
-    return err;
+        segs[m->nr + i] = segs[i];
+        segs[m->nr + i].buf = m->b + m->r[i].off;
+    }
+    return m->batch(m->priv, segs, 2 * m->nr);
 }
 
 int usc_physmirror_refresh(struct usc_physmirror *m)

@@ -11,9 +11,9 @@
  * Reads a guest whose memory costs a system call each (a VMM process's,
  * through /proc) as cheaply as one that is mapped: the mirror serves, from
  * a copy, the ranges its reader looked at during the previous pass, taking
- * that copy anew at each usc_physmirror_refresh in two batched reads (two
- * system calls for a whole agent). A range that differs between the two
- * copies (the guest wrote it meanwhile) is read live instead, so that a
+ * that copy anew at each usc_physmirror_refresh twice over, in one batched
+ * read (one system call for a whole agent). A range that differs between the
+ * two copies (the guest wrote it meanwhile) is read live instead, so that a
  * record under a sequence counter is still copied consistently: a counter
  * unchanged across both copies proves that no write touched it between
  * them. Anything not in the copy is read live too (and copied next time).
@@ -22,8 +22,9 @@ struct usc_physmirror;
 
 /*
  * A mirror of (live) (borrowed; it must outlive the mirror) whose copies
- * are taken by (batch)(priv, segs, n), which fills the (n) pieces or
- * fails with a negative errno. Stores a new mirror in (*out). Returns 0,
+ * are taken by (batch)(priv, segs, n), which fills the (n) pieces in
+ * their order (the first copy's all before the second's) or fails with a
+ * negative errno. Stores a new mirror in (*out). Returns 0,
  * -EINVAL or -ENOMEM.
  */
 int usc_physmirror_new(const struct usc_physmem *live,

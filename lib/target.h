@@ -263,10 +263,10 @@ struct usc_agent;
 int usc_target_agent_open(struct usc_target *t, struct usc_agent **out);
 
 /*
- * Read the (n) pieces (segs) of guest-physical memory, all or none: in
- * one system call for a VMM process (process_vm_readv), else one read
- * each. Returns 0, -EFAULT when a piece is outside RAM or unreadable, or
- * -ESRCH when the guest is gone.
+ * Read the (n) pieces (segs) of guest-physical memory in their order, all
+ * or none: in one system call for a VMM process (process_vm_readv, which
+ * copies in the order of its vectors), else one read each. Returns 0, -EFAULT
+ * when a piece is outside RAM or unreadable, or -ESRCH when the guest is gone.
  */
 int usc_target_read_batch(struct usc_target *t, const struct usc_phys_seg *segs,
                           size_t n);

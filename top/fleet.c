@@ -34,6 +34,7 @@ int top_fleet_init(struct top_fleet *f)
     if (err)
         return err;
     f->host_cores = sysconf(_SC_NPROCESSORS_ONLN);
+    f->loadavg_fd = -1;
     f->xen = &top_xen_real;
     top_agent_guard_install();
     return 0;
@@ -65,6 +66,8 @@ void top_fleet_fini(struct top_fleet *f, int wait_ms)
     free(f->procs);
     free(f->seen);
     free(f->pids);
+    if (f->loadavg_fd >= 0)
+        close(f->loadavg_fd);
     for (size_t i = 0; joined && i < f->ngone; i++)
         top_guest_free(f->gone[i]);
     free(f->g);

@@ -274,14 +274,42 @@ static int compare_ints(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* /proc's pids now, sorted, into f->pids; their number in (*n). */
-static int list_pids(struct top_fleet *f, size_t *n)
+/*
+ * The pid the kernel gave last (/proc/loadavg's last field), or -1: while
+ * it stays, no process (nor thread) was made, and /proc need not be
+ * listed again (a listing costs some 3 µs an entry).
+ */
+static long last_pid(struct top_fleet *f)
 {
+    char buf[128], *p;
+    ssize_t n;
+
+    if (f->loadavg_fd < 0)
+        f->loadavg_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+    n = f->loadavg_fd >= 0 ? pread(f->loadavg_fd, buf, sizeof(buf) - 1, 0) : -1;
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    p = strrchr(buf, ' ');
+    return p ? strtol(p + 1, NULL, 10) : -1;
+}
+
+/* /proc's pids now, sorted, into f->pids; their number in (*n). Kept from
+ * the last listing when no process was made since (or f->npids old). */
+static int list_pids(struct top_fleet *f, size_t *n, int64_t now_ms)
+{
+    long last = last_pid(f);
     struct dirent *e;
     size_t k = 0;
     int sorted = 1;
-    DIR *d = opendir("/proc");
+    DIR *d;
 
+    if (last >= 0 && last == f->last_pid &&
+        now_ms - f->listed_ms < TOP_PROC_RELIST_MS) {
+        *n = f->npids;
+        return 0;
+    }
+    d = opendir("/proc");
     if (!d)
         return -errno;
     while ((e = readdir(d))) {
@@ -311,7 +339,9 @@ static int list_pids(struct top_fleet *f, size_t *n)
     closedir(d);
     if (!sorted)
         qsort(f->pids, k, sizeof(*f->pids), compare_ints);
-    *n = k;
+    *n = f->npids = k;
+    f->last_pid = last;
+    f->listed_ms = now_ms;
     return 0;
 }
 
@@ -390,7 +420,7 @@ int top_procs_refresh(struct top_fleet *f, int64_t now_ms)
         f->procs_off = 1;
         return 0;
     }
-    err = list_pids(f, &np);
+    err = list_pids(f, &np, now_ms);
     if (err) {
         f->procs_off = 1;
         snprintf(f->msg, sizeof(f->msg), "/proc: %s: VMM processes not listed",

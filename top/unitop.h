@@ -354,6 +354,8 @@ void top_hv_rates(struct top_hv *hv);
 
 /* Processes that are no VMM are looked at again after 1 s, doubling to: */
 #define TOP_PROC_RECHECK_MAX_MS 30000
+/* /proc is listed again when a process was made, and at least this often. */
+#define TOP_PROC_RELIST_MS 10000
 /* A VMM process that exited shows dead this long, then its row goes. */
 #define TOP_PROC_DEAD_KEEP_MS 10000
 
@@ -423,10 +425,13 @@ struct top_fleet {
     size_t nprocs;
     struct top_pidseen *seen; /* other processes, by pid */
     size_t nseen, seen_cap;
-    int *pids; /* scratch: /proc's pids at the last listing */
-    size_t pids_cap;
-    int procs_off;                 /* /proc cannot be listed: not again */
-    size_t procs_unreadable;       /* VMM processes we may not read */
+    int *pids; /* /proc's pids at the last listing */
+    size_t npids, pids_cap;
+    long last_pid;           /* the kernel's last pid then (/proc/loadavg) */
+    int64_t listed_ms;       /* when */
+    int loadavg_fd;          /* /proc/loadavg kept open; -1 */
+    int procs_off;           /* /proc cannot be listed: not again */
+    size_t procs_unreadable; /* VMM processes we may not read */
     const struct top_xen_ops *xen; /* &top_xen_real unless a test's */
     int xen_off;                   /* no Xen here: not asked again */
     int xen_err;                   /* the last listing's error, 0 if none */
