@@ -23,8 +23,9 @@ static int rank_of(const struct usc_procmap *m)
     case USC_PROCMAP_ANON:
         if (m->flags & USC_PROCMAP_SHARED)
             return 0;
-        /* a JIT's code buffer (QEMU's TCG) is anonymous too: last */
-        return (m->flags & USC_PROCMAP_EXEC) ? 2 : 1;
+        /* private and executable: a JIT's code buffer (QEMU's 1 GiB for
+         * TCG), never a guest's RAM, which no VMM runs on the host */
+        return (m->flags & USC_PROCMAP_EXEC) ? -1 : 1;
     default:
         return -1;
     }

@@ -32,15 +32,16 @@ struct usc_procram_area {
     uint64_t start, end;
     enum usc_procmap_kind kind;
     uint32_t flags; /* USC_PROCMAP_*, of its first mapping */
-    int rank;       /* 0 best: shared memory, then anonymous, then code */
+    int rank;       /* 0 best: shared memory; 1 private anonymous */
 };
 
 /*
  * The areas of the (n) mappings (m) (address order, as parsed) that may
  * hold guest RAM, best first (rank, then size): readable, at least
  * USC_PROCRAM_MIN_AREA, anonymous (private or shared), memfd or a shared
- * file; never the program's own files, its heap or stacks. A new array of
- * (*na) in (*out), freed with free(). Returns 0 or -ENOMEM.
+ * file; never the program's own files, its heap or stacks, nor private
+ * executable memory (a JIT's). A new array of (*na) in (*out), freed with
+ * free(). Returns 0 or -ENOMEM.
  */
 int usc_procram_areas(const struct usc_procmap *m, size_t n,
                       struct usc_procram_area **out, size_t *na);
