@@ -81,7 +81,8 @@ int usc_procram_areas(const struct usc_procmap *m, size_t n,
             if (r >= 0 && (rank < 0 || r < rank))
                 rank = r;
         }
-        if (rank >= 0 && m[j - 1].end - m[i].start >= USC_PROCRAM_MIN_AREA) {
+        if (rank >= 0 && m[j - 1].end - m[i].start >= USC_PROCRAM_MIN_AREA &&
+            m[j - 1].end - m[i].start <= USC_PROCRAM_MAX_AREA) {
             v[k].start = m[i].start;
             v[k].end = m[j - 1].end;
             v[k].kind = m[i].kind;

@@ -12,6 +12,13 @@
 #define USC_PROCRAM_MAX 8
 /* Mappings smaller than this are never taken for guest RAM. */
 #define USC_PROCRAM_MIN_AREA (1u << 20)
+/*
+ * Nor larger ones: a scan reads 8 bytes of pagemap for every page of an
+ * area, and a process's reservations can be terabytes (AddressSanitizer's
+ * shadow: 16 TiB of it). Guest RAM in one mapping beyond this is named
+ * with ram=.
+ */
+#define USC_PROCRAM_MAX_AREA (64ull << 30)
 
 /* Guest-physical [gpa, gpa + len) lives at host virtual [hva, hva + len). */
 struct usc_procram_region {
@@ -38,7 +45,7 @@ struct usc_procram_area {
 /*
  * The areas of the (n) mappings (m) (address order, as parsed) that may
  * hold guest RAM, best first (rank, then size): readable, at least
- * USC_PROCRAM_MIN_AREA, anonymous (private or shared), memfd or a shared
+ * USC_PROCRAM_MIN_AREA and at most USC_PROCRAM_MAX_AREA, anonymous (private or shared), memfd or a shared
  * file; never the program's own files, its heap or stacks, nor private
  * executable memory (a JIT's). A new array of (*na) in (*out), freed with
  * free(). Returns 0 or -ENOMEM.

@@ -150,7 +150,8 @@ START_TEST(areas_rank_shared_memory_first_and_skip_code_and_jits)
           "40000000-48000000 rw-s 0 00:01 9 /dev/zero (deleted)\n"
           "50000000-58000000 rw-p 0 fe:00 8 /var/lib/disk.img\n" /* private */
           "60000000-61000000 rw-p 0 00:00 0 [stack]\n"
-          "70000000-71000000 ---p 0 00:00 0\n");
+          "70000000-71000000 ---p 0 00:00 0\n"
+          "7f0000000000-7ff000000000 rw-p 0 00:00 0\n"); /* too large */
     ck_assert_uint_eq(na, 2);
     ck_assert_uint_eq(a[0].start, 0x40000000);
     ck_assert_int_eq(a[0].rank, 0);

@@ -278,8 +278,8 @@ START_TEST(bad_pid_forms_are_einval)
         "pid:1,ram=1000:1M:ffffffffffffffff",
         "pid:1,ram=1000:99999999999999999999",
         "pid:1,ram=12345678901234567:1M",
-        "pid:1,ram=1:1,ram=2:1,ram=3:1,ram=4:1,ram=5:1,ram=6:1,ram=7:1,"
-        "ram=8:1,ram=9:1",
+        ("pid:1,ram=1:1,ram=2:1,ram=3:1,ram=4:1,ram=5:1,ram=6:1,ram=7:1,"
+         "ram=8:1,ram=9:1"),
     };
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
