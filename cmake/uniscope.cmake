@@ -13,6 +13,11 @@ function(usc_host_target target)
       -fno-omit-frame-pointer)
     target_link_options(${target} PRIVATE -fsanitize=address,undefined)
   endif()
+  if(USC_TSAN)
+    target_compile_options(${target} PRIVATE -fsanitize=thread
+      -fno-omit-frame-pointer)
+    target_link_options(${target} PRIVATE -fsanitize=thread)
+  endif()
 endfunction()
 
 find_package(PkgConfig REQUIRED)

@@ -19,3 +19,11 @@ tar -xzf "$tarball" -C "$tmp" --strip-components=1
     exit 1
 }
 mv "$tmp" "$dest"
+# Solo5's build links its toolchain's lib/ and include/ by absolute path:
+# point those links into DEST, where the tree now is.
+find "$dest" -type l | while read -r link; do
+    target=$(readlink "$link")
+    case $target in
+    "$tmp"/*) ln -sfn "$dest${target#"$tmp"}" "$link" ;;
+    esac
+done

@@ -40,7 +40,10 @@ json_t *an_text(const char *s, size_t len)
     for (size_t i = 0; i <= len; i++) {
         if (i < len && s[i] != '\n' && s[i] != '\0')
             continue;
-        size_t n = usc_sanitize_text(line, len + 1, s + start, i - start);
+        size_t end = i;
+        if (end > start && s[end - 1] == '\r') /* a serial line's CR LF */
+            end--;
+        size_t n = usc_sanitize_text(line, len + 1, s + start, end - start);
         memcpy(out + o, line, n);
         o += n;
         if (i < len && s[i] == '\n')
@@ -169,7 +172,6 @@ static void read_agent(struct an *a)
 static void find_image(struct an *a, const char *given)
 {
     const char *hint = a->have_note ? a->note.image : "";
-    const char *how = "";
 
     if (a->have_note && a->note.build_id_len) {
         memcpy(a->build_id, a->note.build_id, a->note.build_id_len);
@@ -179,12 +181,14 @@ static void find_image(struct an *a, const char *given)
         memcpy(a->build_id, cb->build_id, cb->build_id_len);
         a->build_id_len = cb->build_id_len;
     }
+    a->image_skipped = json_array();
     a->image_err =
         unicore_image_find(a->core, given, hint, a->build_id, a->build_id_len,
-                           a->image, sizeof(a->image), &how);
-    a->image_how = how;
+                           &a->found, a->image_skipped);
     if (a->image_err)
         a->image[0] = '\0';
+    else
+        snprintf(a->image, sizeof(a->image), "%s", a->found.path);
 }
 
 int an_vcpu_live(struct an *a, uint32_t i, struct usc_regs *r, uint32_t *index)
@@ -279,9 +283,23 @@ static void section_image(struct an *a, json_t *r)
                                                : "not found: give --image"));
     } else {
         set(im, "path", an_str(a->image));
-        set(im, "found", json_string(a->image_how));
+        if (strcmp(a->found.image, a->found.path))
+            set(im, "boot_image", an_str(a->found.image));
+        set(im, "found", json_string(a->found.how));
     }
+    if (json_array_size(a->image_skipped))
+        set(im, "passed_over", json_incref(a->image_skipped));
     set(r, "image", im);
+}
+
+/* The end of (buf, len) that the report keeps, from a line's start. */
+static size_t tail_from(const char *buf, size_t len)
+{
+    size_t from = len > LOG_JSON_MAX ? len - LOG_JSON_MAX : 0;
+
+    while (from > 0 && from < len && buf[from - 1] != '\n')
+        from++;
+    return from;
 }
 
 static void section_console(struct an *a, json_t *r)
@@ -291,17 +309,25 @@ static void section_console(struct an *a, json_t *r)
     uint64_t head = 0;
     json_t *c;
 
+    if (!a->agent && a->console) {
+        /* no agent: the console the core carries (its last bytes) */
+        size_t from = tail_from(a->console, a->console_len);
+        c = json_object();
+        set(c, "source", json_string("the core's console note"));
+        set(c, "bytes_logged", json_integer((json_int_t)a->console_len));
+        set(c, "tail", an_text(a->console + from, a->console_len - from));
+        set(r, "console", c);
+        return;
+    }
     if (!a->agent)
         return;
     buf = malloc(LOG_CAP);
     if (!buf)
         return;
     if (usc_agent_log(a->agent, buf, LOG_CAP, &len, &head) == 0) {
-        size_t from = len > LOG_JSON_MAX ? len - LOG_JSON_MAX : 0;
-        /* Start at a line. */
-        while (from > 0 && from < len && buf[from - 1] != '\n')
-            from++;
+        size_t from = tail_from(buf, len);
         c = json_object();
+        set(c, "source", json_string("the agent's log"));
         set(c, "bytes_logged", json_integer((json_int_t)head));
         set(c, "tail", an_text(buf + from, len - from));
         set(r, "console", c);
@@ -351,15 +377,22 @@ static const struct {
     const char *name;
     void (*fill)(struct an *a, json_t *r);
 } sections[] = {
-    {"guest", section_guest},        {"image", section_image},
-    {"panic", an_section_panic},     {"vcpus", an_section_vcpus},
-    {"threads", an_section_threads}, {"diagnosis", an_section_diagnosis},
-    {"console", section_console},    {"metrics", section_metrics},
+    {"guest", section_guest},
+    {"image", section_image},
+    {"panic", an_section_panic},
+    {"crash_report", an_section_crash},
+    {"vcpus", an_section_vcpus},
+    {"threads", an_section_threads},
+    {"diagnosis", an_section_diagnosis},
+    {"console", section_console},
+    {"metrics", section_metrics},
     {"trace", an_section_trace},
 };
 
 static void an_free(struct an *a)
 {
+    json_decref(a->image_skipped);
+    free(a->console);
     usc_unwind_close(a->uw);
     free(a->threads);
     usc_agent_close(a->agent);
@@ -384,6 +417,7 @@ int unicore_analyze(const char *core, const char *image, json_t **out,
     if (err)
         goto out;
     read_agent(&a);
+    an_read_console(&a);
     find_image(&a, image);
     if (image && a.image_err) {
         *what = "image";
@@ -456,7 +490,12 @@ int unicore_analyze_main(int argc, char **argv)
         else if (!strcmp(what, "image") && err == -EBADF)
             why = "its build-id is not the core's";
         else if (!strcmp(what, "image") && err == -ENOEXEC)
-            why = "not an ELF executable";
+            why = "not an x86-64 ELF executable";
+        else if (!strcmp(what, "image") && err == -EBADMSG)
+            why = "its build-id note is malformed (a wrong size)";
+        else if (!strcmp(what, "image") && err == -ENOENT)
+            why = "no symbols in it, nor a debug file beside it or by its "
+                  "build-id";
         unicore_error(!strcmp(what, "image") ? image : argv[optind], "%s", why);
         return UNICORE_EXIT_FAIL;
     }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "agent_reader.h"
+#include "imagefind.h"
 #include "target.h"
 #include "unwind.h"
 #include "uscope_note.h"
@@ -37,10 +38,13 @@ struct an {
     size_t nthreads;
     uint8_t build_id[USC_BUILD_ID_MAX];
     uint32_t build_id_len;
-    char image[PATH_MAX]; /* "" when not found */
-    const char *image_how;
+    char image[PATH_MAX]; /* the file with the symbols; "" when not found */
+    struct usc_image_found found;
+    json_t *image_skipped; /* candidates passed over: [{"path", "why"}] */
     int image_err;
     struct usc_unwind *uw; /* NULL when libdw could not start */
+    char *console;         /* the core's console note, NULL: none */
+    size_t console_len;
 };
 
 /* JSON of guest data (analyze.c): hex strings for addresses, guest text
@@ -61,10 +65,21 @@ int an_vcpu_live(struct an *a, uint32_t i, struct usc_regs *r, uint32_t *index);
 /* The core's vCPU (note order) whose hypervisor number is (index), or -1. */
 int an_vcpu_by_index(struct an *a, uint32_t index);
 
-/* analyze_stacks.c: the sections that unwind. */
+/* analyze_stacks.c: the sections that unwind, and what they share. */
+/* The name of x86 exception (vector) ("page fault"), or NULL. */
+const char *an_vector_name(uint64_t vector);
+/* "write to a not-present page, kernel mode" for a page fault's (code). */
+void an_pf_text(uint64_t code, char *buf, size_t cap);
+/* What (addr) is in the image ("demo_bad_pointer+0x8"), or NULL. */
+json_t *an_where(struct an *a, uint64_t addr);
 void an_section_panic(struct an *a, json_t *r);
 void an_section_vcpus(struct an *a, json_t *r);
 void an_section_threads(struct an *a, json_t *r);
+
+/* analyze_crash.c: the unikernel's own crash report, from the console. */
+/* Read the core's console note into a->console (NULL when it has none). */
+void an_read_console(struct an *a);
+void an_section_crash(struct an *a, json_t *r);
 
 /* analyze_diag.c: what the rest of the report adds up to. */
 void an_section_diagnosis(struct an *a, json_t *r);

@@ -100,8 +100,13 @@ static void diagnose_panic(json_t *d, const json_t *p)
         say(d, "%s at %s", str(p, "exception"), frame_text(at, f, sizeof(f)));
     } else if (at) {
         char caller[256] = "";
-        if (json_array_size(bt) > 1)
-            frame_text(json_array_get(bt, 1), caller, sizeof(caller));
+        size_t i = 0;
+        /* "at" is frame 0, or frame 1 above usca_panic's halt loop */
+        while (i + 1 < json_array_size(bt) &&
+               strcmp(str(json_array_get(bt, i), "pc"), str(at, "pc")))
+            i++;
+        if (i + 1 < json_array_size(bt))
+            frame_text(json_array_get(bt, i + 1), caller, sizeof(caller));
         say(d, "software panic raised in %s%s%s", frame_text(at, f, sizeof(f)),
             caller[0] ? ", called from " : "", caller);
     }
@@ -202,18 +207,92 @@ static void diagnose_running(json_t *d, const json_t *r)
     }
 }
 
+/* The unikernel's own crash report, as read from its console. */
+static void diagnose_crash(json_t *d, const json_t *c)
+{
+    const json_t *at = json_object_get(c, "at");
+    const json_t *w = json_object_get(c, "raised_at");
+    const json_t *tf = json_object_get(c, "trap_frame");
+    const json_t *af = json_object_get(c, "aborted_in");
+    const char *who =
+        str(c, "unikernel")[0] ? str(c, "unikernel") : "the unikernel";
+    char f[256];
+
+    if (str(c, "trap")[0]) {
+        const char *exc = str(c, "exception");
+        say(d, "%s reported a trap: %s%s%s%s%s%s%s%s", who,
+            exc[0] ? exc : str(c, "trap"), exc[0] ? " (" : "",
+            exc[0] ? str(c, "trap") : "", exc[0] ? ")" : "", at ? " at " : "",
+            at ? frame_text(at, f, sizeof(f)) : "",
+            str(c, "error")[0] ? ": " : "", str(c, "error"));
+        if (str(c, "cr2")[0])
+            say(d, "the fault address (cr2) is %s%s%s%s", str(c, "cr2"),
+                str(c, "cr2_symbol")[0] ? " (" : "", str(c, "cr2_symbol"),
+                str(c, "cr2_symbol")[0] ? ")" : "");
+    } else if (at) {
+        say(d, "%s crashed at %s", who, frame_text(at, f, sizeof(f)));
+    }
+    if (str(c, "cr2_at_dump")[0])
+        say(d,
+            "the report gives no fault address; the vCPU's cr2 (the last "
+            "page fault's address) is %s%s%s%s",
+            str(c, "cr2_at_dump"), str(c, "cr2_symbol")[0] ? " (" : "",
+            str(c, "cr2_symbol"), str(c, "cr2_symbol")[0] ? ")" : "");
+    if (tf)
+        say(d,
+            "the trap handler's frame on the stack (at %s) holds rip %s, "
+            "rsp %s%s; unwound from there",
+            str(tf, "addr"), str(tf, "rip"), str(tf, "rsp"),
+            str(c, "rip")[0] ? ", as the report says"
+                             : " (found by its shape: no report says so)");
+    if (json_is_true(json_object_get(c, "rip_outside_image")))
+        say(d,
+            "the reported rip %s is in no function of the image: the "
+            "report, or the image, is not to be trusted",
+            str(at, "pc"));
+    if (w) {
+        char place[96] = "";
+        if (str(w, "file")[0])
+            snprintf(place, sizeof(place), " at %s:%lld", str(w, "file"),
+                     (long long)json_integer_value(json_object_get(w, "line")));
+        if (str(c, "trap")[0] || at)
+            say(d, "its crash handler gave up%s: %s", place, str(w, "message"));
+        else
+            say(d, "%s %s%s: %s", who,
+                json_is_true(json_object_get(w, "aborted")) ? "aborted"
+                                                            : "crashed",
+                place, str(w, "message"));
+    }
+    if (af)
+        say(d, "%s was called from %s", str(af, "calls"),
+            frame_text(af, f, sizeof(f)));
+    if (json_object_get(c, "exit_status"))
+        say(d, "%s exited with status %lld", who,
+            (long long)json_integer_value(json_object_get(c, "exit_status")));
+    if (json_integer_value(json_object_get(c, "garbled_lines")))
+        say(d,
+            "the console has %lld line(s) that look like a crash report "
+            "but do not parse: garbage, not believed",
+            (long long)json_integer_value(json_object_get(c, "garbled_lines")));
+}
+
 void an_section_diagnosis(struct an *a, json_t *r)
 {
     json_t *d = json_array();
     const json_t *panic = json_object_get(r, "panic");
 
-    if (!a->agent)
+    if (!a->agent && json_object_get(r, "crash_report"))
+        say(d, "no uniscope agent found in the core: its registers, memory "
+               "and the unikernel's own crash report only");
+    else if (!a->agent)
         say(d, "no uniscope agent found in the core: registers and memory "
                "only");
     if (a->have_note && (a->note.flags & USC_NOTE_RAM_ONLY))
         say(d, "dumped from guest RAM alone (the hypervisor had exited, "
                "could not be reached, or was a VMM process given without "
                "its gdb stub): no vCPU registers");
+    if (json_object_get(r, "crash_report"))
+        diagnose_crash(d, json_object_get(r, "crash_report"));
     if (panic)
         diagnose_panic(d, panic);
     else if (a->have_status && a->st.state == USC_STATE_HALTED)

@@ -79,8 +79,12 @@ static uint32_t mem_vcpu(const struct an *a)
     return 0;
 }
 
-/* "write to a not-present page, kernel mode" for a page fault's code. */
-static void pf_text(uint64_t code, char *buf, size_t cap)
+const char *an_vector_name(uint64_t vector)
+{
+    return vector < 32 ? vector_names[vector] : NULL;
+}
+
+void an_pf_text(uint64_t code, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s %s page, %s mode%s",
              code & 16  ? "instruction fetch from"
@@ -91,8 +95,7 @@ static void pf_text(uint64_t code, char *buf, size_t cap)
              code & 8 ? ", reserved bit set" : "");
 }
 
-/* What the address (addr) is in the image: a function or a variable. */
-static json_t *where(struct an *a, uint64_t addr)
+json_t *an_where(struct an *a, uint64_t addr)
 {
     char name[USC_FRAME_FUNC_MAX], buf[USC_FRAME_FUNC_MAX + 24];
     uint64_t off = 0;
@@ -115,10 +118,40 @@ static const char *thread_name(const struct an *a, uint32_t id)
     return NULL;
 }
 
+/* The function of the frame (f) of a backtrace, "" when unknown. */
+static const char *frame_function(const json_t *f)
+{
+    const char *fn = json_string_value(json_object_get(f, "function"));
+
+    return fn ? fn : "";
+}
+
+/*
+ * The registers of the thread that panicked (the record's frame, or its
+ * vCPU's when it recorded none) into (*regs), and the core's vCPU whose
+ * view memory reads take into (*vcpu). Returns 0 or -ENODATA.
+ */
+static int panic_regs(struct an *a, struct usc_regs *regs, uint32_t *vcpu)
+{
+    struct usc_regs live;
+    uint32_t index;
+    int v = an_vcpu_by_index(a, a->panic.vcpu);
+
+    *vcpu = v < 0 ? mem_vcpu(a) : (uint32_t)v;
+    if (usc_panic_has_frame(&a->panic))
+        return usc_panic_regs(&a->panic, NULL, regs) ? 0 : -ENODATA;
+    if (v < 0 || an_vcpu_live(a, (uint32_t)v, &live, &index) != 0)
+        return -ENODATA;
+    usc_panic_regs(&a->panic, &live, regs);
+    return 0;
+}
+
 void an_section_panic(struct an *a, json_t *r)
 {
     const struct usc_panic *p = &a->panic;
-    json_t *j, *bt;
+    struct usc_regs regs;
+    json_t *j, *bt, *at;
+    uint32_t v;
     char buf[128];
 
     if (!a->have_panic)
@@ -140,23 +173,30 @@ void an_section_panic(struct an *a, json_t *r)
         set(j, "vector", json_string("none (software panic)"));
     } else {
         set(j, "vector", json_integer((json_int_t)p->vector));
-        if (p->vector < 32 && vector_names[p->vector])
-            set(j, "exception", json_string(vector_names[p->vector]));
+        if (an_vector_name(p->vector))
+            set(j, "exception", json_string(an_vector_name(p->vector)));
         set(j, "error_code", an_hex(p->error_code));
         if (p->vector == 14) {
-            pf_text(p->error_code, buf, sizeof(buf));
+            an_pf_text(p->error_code, buf, sizeof(buf));
             set(j, "error", json_string(buf));
             set(j, "cr2", an_hex(p->cr2));
-            set(j, "cr2_symbol", where(a, p->cr2));
+            set(j, "cr2_symbol", an_where(a, p->cr2));
         }
     }
-    if (p->regs.rip) {
-        int v = an_vcpu_by_index(a, p->vcpu);
-        set(j, "registers", an_regs(&p->regs));
-        bt = backtrace(a, v < 0 ? mem_vcpu(a) : (uint32_t)v, &p->regs, NULL,
-                       AN_PANIC_FRAMES);
-        if (bt && json_array_size(bt))
-            set(j, "at", json_incref(json_array_get(bt, 0)));
+    if (panic_regs(a, &regs, &v) == 0) {
+        set(j, "registers", an_regs(&regs));
+        if (!usc_panic_has_frame(p))
+            set(j, "registers_from",
+                json_string("its vCPU (the panic recorded no frame)"));
+        bt = backtrace(a, v, &regs, NULL, AN_PANIC_FRAMES);
+        at = json_array_get(bt, 0);
+        /* Frameless: the vCPU halts in usca_panic, called from where the
+         * panic was raised. */
+        if (!usc_panic_has_frame(p) && json_array_size(bt) > 1 &&
+            !strcmp(frame_function(at), "usca_panic"))
+            at = json_array_get(bt, 1);
+        if (at)
+            set(j, "at", json_incref(at));
         set(j, "backtrace", bt);
     }
     set(r, "panic", j);
@@ -211,7 +251,7 @@ static json_t *wait_json(struct an *a, uint64_t obj)
     char type[96];
 
     set(w, "addr", an_hex(obj));
-    set(w, "symbol", where(a, obj));
+    set(w, "symbol", an_where(a, obj));
     if (a->uw && usc_unwind_data_type(a->uw, obj, type, sizeof(type)) == 0)
         set(w, "type", an_str(type));
     return w;
@@ -225,11 +265,13 @@ static json_t *running_backtrace(struct an *a, const struct usc_agent_thread *t,
     uint32_t index;
     int v;
 
-    if (a->have_panic && a->panic.thread_id == t->id && a->panic.regs.rip) {
-        *source = "panic frame";
-        v = an_vcpu_by_index(a, a->panic.vcpu);
-        return backtrace(a, v < 0 ? mem_vcpu(a) : (uint32_t)v, &a->panic.regs,
-                         NULL, AN_FRAMES);
+    if (a->have_panic && a->panic.thread_id == t->id) {
+        uint32_t pv;
+        *source = usc_panic_has_frame(&a->panic) ? "panic frame"
+                                                 : "the vCPU it panicked on";
+        if (panic_regs(a, &regs, &pv) != 0)
+            return NULL;
+        return backtrace(a, pv, &regs, NULL, AN_FRAMES);
     }
     v = an_vcpu_by_index(a, t->vcpu);
     if (v < 0 || an_vcpu_live(a, (uint32_t)v, &regs, &index) != 0)

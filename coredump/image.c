@@ -1,85 +1,26 @@
-/* Finding the image a core came from, by its GNU build-id. */
-#include <dirent.h>
+/* The image a core came from (lib/imagefind), and keeping images by
+ * build-id beside cores. */
 #include <errno.h>
 #include <fcntl.h>
-#include <gelf.h>
-#include <libelf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "elfimage.h"
+#include "imagefind.h"
 #include "unicore.h"
 
-#define MAX_DIR_ENTRIES 4096 /* files looked at beside a core */
 #define COPY_BLOCK 65536
 
-/*
- * The GNU build-id of the executable at (path) into (id) (USC_BUILD_ID_MAX
- * bytes), its length into (*len) (0: none). Returns 0, or -ENOEXEC for a
- * file that is not an ELF executable (cores included).
- */
-static int build_id_of(const char *path, uint8_t *id, uint32_t *len)
-{
-    GElf_Ehdr eh;
-    Elf *elf = NULL;
-    size_t phnum;
-    int fd, err = -ENOEXEC;
-
-    *len = 0;
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return -errno;
-    elf_version(EV_CURRENT);
-    elf = elf_begin(fd, ELF_C_READ, NULL);
-    if (!elf || elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &eh) ||
-        (eh.e_type != ET_EXEC && eh.e_type != ET_DYN) ||
-        elf_getphdrnum(elf, &phnum) != 0)
-        goto out;
-    err = 0;
-    for (size_t i = 0; i < phnum && !*len; i++) {
-        GElf_Phdr ph;
-        Elf_Data *d;
-        size_t off = 0, next, name_off, desc_off;
-        GElf_Nhdr nh;
-
-        if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_NOTE)
-            continue;
-        d = elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz,
-                                 ph.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR);
-        while (d && (next = gelf_getnote(d, off, &nh, &name_off, &desc_off))) {
-            if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
-                !memcmp((char *)d->d_buf + name_off, "GNU", 4) &&
-                nh.n_descsz <= USC_BUILD_ID_MAX) {
-                memcpy(id, (char *)d->d_buf + desc_off, nh.n_descsz);
-                *len = nh.n_descsz;
-                break;
-            }
-            off = next;
-        }
-    }
-out:
-    elf_end(elf);
-    close(fd);
-    return err;
-}
-
-/* 1 when the executable at (path) has build-id (id, len). */
+/* 1 when the ELF file at (path) has build-id (id, len). */
 static int matches(const char *path, const uint8_t *id, uint32_t len)
 {
-    uint8_t got[USC_BUILD_ID_MAX];
-    uint32_t got_len;
+    struct usc_elf_probe p;
 
-    return build_id_of(path, got, &got_len) == 0 && got_len == len &&
-           memcmp(got, id, len) == 0;
-}
-
-static void hex(const uint8_t *id, uint32_t len, char *out)
-{
-    for (uint32_t i = 0; i < len; i++)
-        sprintf(out + 2 * i, "%02x", id[i]);
-    out[2 * len] = '\0';
+    return usc_elf_probe_file(path, &p) == 0 && p.build_id_len == len &&
+           memcmp(p.build_id, id, len) == 0;
 }
 
 /* "DIR/.build-id/xx/rest.debug" for (id, len), into (out). */
@@ -91,90 +32,49 @@ static int build_id_path(const char *dir, const uint8_t *id, uint32_t len,
 
     if (len < 2)
         return -EINVAL;
-    hex(id, len, h);
+    usc_build_id_hex(id, len, h);
     n = snprintf(out, cap, "%s/.build-id/%.2s/%s.debug", dir, h, h + 2);
     return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
-static int set(char *out, size_t cap, const char *path)
+/* Each candidate passed over, as {"path", "why"} in (arg), a JSON array. */
+static void note_skipped(void *arg, const char *path, enum usc_image_skip why,
+                         int err)
 {
-    int n = snprintf(out, cap, "%s", path);
+    json_t *j = json_object();
+    char buf[160];
 
-    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
-}
-
-/* An executable with build-id (id, len) in the folder (dir). */
-static int search_dir(const char *dir, const char *core, const uint8_t *id,
-                      uint32_t len, char *out, size_t cap)
-{
-    struct dirent *e;
-    DIR *dp = opendir(dir);
-    char path[PATH_MAX];
-    const char *core_base = strrchr(core, '/');
-    int seen = 0, err = -ENOENT;
-
-    core_base = core_base ? core_base + 1 : core;
-    if (!dp)
-        return -ENOENT;
-    while (err && (e = readdir(dp)) && seen++ < MAX_DIR_ENTRIES) {
-        struct stat st;
-
-        if (e->d_name[0] == '.' || !strcmp(e->d_name, core_base))
-            continue;
-        if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >=
-            (int)sizeof(path))
-            continue;
-        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-            continue;
-        if (matches(path, id, len))
-            err = set(out, cap, path);
-    }
-    closedir(dp);
-    return err;
+    if (why == USC_IMAGE_SKIP_UNREADABLE)
+        snprintf(buf, sizeof(buf), "%s: %s", usc_image_skip_text(why),
+                 strerror(-err));
+    else
+        snprintf(buf, sizeof(buf), "%s", usc_image_skip_text(why));
+    json_object_set_new(j, "path", json_string(path));
+    json_object_set_new(j, "why", json_string(buf));
+    if (json_is_array((json_t *)arg))
+        json_array_append_new(arg, j);
+    else
+        json_decref(j);
 }
 
 int unicore_image_find(const char *core, const char *given, const char *hint,
-                       const uint8_t *id, uint32_t len, char *out,
-                       size_t out_size, const char **how)
+                       const uint8_t *id, uint32_t len,
+                       struct usc_image_found *found, json_t *skipped)
 {
-    char dir[PATH_MAX], path[PATH_MAX];
-    const char *slash = strrchr(core, '/');
+    struct usc_image_query q = {
+        .given = given,
+        .recorded = hint && hint[0] ? hint : NULL,
+        .core = core,
+        .build_id = id,
+        .build_id_len = len,
+        .skipped = note_skipped,
+        .arg = skipped,
+    };
+    int err = usc_image_find(&q, found);
 
-    if (given) {
-        uint8_t got[USC_BUILD_ID_MAX];
-        uint32_t got_len;
-        int err = build_id_of(given, got, &got_len);
-        if (err)
-            return err;
-        if (len && got_len && (got_len != len || memcmp(got, id, len)))
-            return -EBADF;
-        *how = "given";
-        return set(out, out_size, given);
-    }
-    if (len == 0) {
-        if (hint && hint[0] && access(hint, R_OK) == 0) {
-            *how = "recorded path";
-            return set(out, out_size, hint);
-        }
-        return -ENOENT;
-    }
-    if (hint && hint[0] && matches(hint, id, len)) {
-        *how = "recorded path";
-        return set(out, out_size, hint);
-    }
-    if (slash)
-        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - core), core);
-    else
-        snprintf(dir, sizeof(dir), ".");
-    if (!dir[0])
-        snprintf(dir, sizeof(dir), "/");
-    if (build_id_path(dir, id, len, path, sizeof(path)) == 0 &&
-        matches(path, id, len)) {
-        *how = "beside the core (.build-id)";
-        return set(out, out_size, path);
-    }
-    *how = "beside the core";
-    return search_dir(dir, core, id, len, out, out_size);
+    if (err == 0 && found->mismatch)
+        return -EBADF;
+    return err;
 }
 
 /* Copy (from) to a new file (to), 0600, through a temporary name. */
@@ -214,6 +114,9 @@ out:
 int unicore_image_keep(const char *image, const uint8_t *id, uint32_t len,
                        const char *dir)
 {
+    struct usc_image_query q = {
+        .recorded = image, .build_id = id, .build_id_len = len};
+    struct usc_image_found found;
     char path[PATH_MAX];
     int err = build_id_path(dir, id, len, path, sizeof(path));
 
@@ -221,8 +124,12 @@ int unicore_image_keep(const char *image, const uint8_t *id, uint32_t len,
         return err;
     if (matches(path, id, len))
         return 0;
-    if (!matches(image, id, len))
-        return -EBADF; /* rebuilt since it booted: keeping it would lie */
+    /* What holds the symbols: the image, or a boot wrapper's debug file;
+     * with another build-id (rebuilt since it booted) keeping it would
+     * lie. */
+    if (usc_image_find(&q, &found) != 0 || !matches(found.path, id, len))
+        return -EBADF;
+    image = found.path;
     /* .build-id, then .build-id/xx */
     char *cut = strrchr(path, '/');
     *cut = '\0';

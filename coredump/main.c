@@ -3,7 +3,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "unicore.h"
 
@@ -16,6 +15,7 @@ static const struct {
     {"dump", unicore_dump_main},
     {"analyze", unicore_analyze_main},
     {"watch", unicore_watch_main},
+    {"list", unicore_list_main},
 };
 
 static void usage(void)
@@ -24,6 +24,7 @@ static void usage(void)
            "       unicore analyze CORE [--image ELF] [--json]\n"
            "       unicore watch [TARGET...] --dir DIR [--interval MS] "
            "[--count N]\n"
+           "       unicore list [NAME] [--json]\n"
            "       unicore --help | --version\n"
            "\n"
            "TARGET: a unirun guest NAME, qemu:QMP[,mem=PATH][,gdb=SOCKET],\n"
@@ -42,14 +43,6 @@ void unicore_error(const char *context, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-}
-
-int64_t unicore_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static void on_signal(int sig)
@@ -74,8 +67,9 @@ void unicore_catch_signals(void)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        unicore_error("usage", "unicore dump|analyze|watch ... (see unicore "
-                               "--help)");
+        unicore_error("usage",
+                      "unicore dump|analyze|watch|list ... (see unicore "
+                      "--help)");
         return UNICORE_EXIT_USAGE;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -89,7 +83,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].run(argc - 1, argv + 1);
-    unicore_error("usage", "unknown command '%s' (dump, analyze, watch)",
+    unicore_error("usage", "unknown command '%s' (dump, analyze, watch, list)",
                   argv[1]);
     return UNICORE_EXIT_USAGE;
 }

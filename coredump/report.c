@@ -93,22 +93,28 @@ static void registers(const json_t *regs, const char *indent)
         "gs_base", "cr0", "cr2", "cr3",    "cr4", "cr8", "efer",
     };
 
+    size_t k = 0;
+
+    /* three a line, of those the set has */
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
         const json_t *v = json_object_get(regs, order[i]);
         if (!v)
             continue;
-        if (i % 3 == 0)
+        if (k % 3 == 0)
             printf("%s", indent);
         printf("%-7s %-18s%s", order[i], json_string_value(v),
-               i % 3 == 2 || i + 1 == sizeof(order) / sizeof(order[0]) ? "\n"
-                                                                       : " ");
+               k % 3 == 2 ? "\n" : " ");
+        k++;
     }
+    if (k % 3)
+        putchar('\n');
 }
 
 static void header(const json_t *r)
 {
     const json_t *g = json_object_get(r, "guest");
-    const json_t *im = json_object_get(r, "image");
+    const json_t *im = json_object_get(r, "image"), *s;
+    size_t i;
 
     printf("core       %s (%s core)\n", str(r, "core"), str(r, "format"));
     printf("guest      %s", str(g, "name"));
@@ -124,6 +130,8 @@ static void header(const json_t *r)
         printf("image      %s (%s)\n", str(im, "path"), str(im, "found"));
     else
         printf("image      %s\n", str(im, "error"));
+    json_array_foreach(json_object_get(im, "passed_over"), i, s) printf(
+        "           passed over %s: %s\n", str(s, "path"), str(s, "why"));
     if (json_is_true(json_object_get(g, "live")))
         printf("dumped     %s, guest running (--live)\n", str(g, "dumped_at"));
     else if (str(g, "dumped_at")[0])
@@ -178,12 +186,92 @@ static void panic(const json_t *r)
         putchar('\n');
     }
     if (json_object_get(p, "registers")) {
-        printf("  registers at the fault\n");
+        if (str(p, "registers_from")[0])
+            printf("  registers of %s\n", str(p, "registers_from"));
+        else
+            printf("  registers at the fault\n");
         registers(json_object_get(p, "registers"), "    ");
     }
     if (json_object_get(p, "backtrace")) {
         printf("  backtrace\n");
         backtrace(json_object_get(p, "backtrace"));
+    }
+}
+
+static void crash_report(const json_t *r)
+{
+    const json_t *c = json_object_get(r, "crash_report");
+    const json_t *w = json_object_get(c, "raised_at");
+    const json_t *tf = json_object_get(c, "trap_frame");
+    const json_t *at = json_object_get(c, "at");
+    const json_t *af = json_object_get(c, "aborted_in");
+
+    if (!c)
+        return;
+    printf("\ncrash report (%s, read from its console: %lld line%s",
+           str(c, "unikernel")[0] ? str(c, "unikernel") : "unknown",
+           integer(c, "lines"), integer(c, "lines") == 1 ? "" : "s");
+    if (integer(c, "garbled_lines"))
+        printf(", %lld garbled", integer(c, "garbled_lines"));
+    printf(")\n");
+    if (str(c, "trap")[0]) {
+        printf("  trap       %s", str(c, "trap"));
+        if (str(c, "exception")[0] &&
+            strcmp(str(c, "exception"), str(c, "trap")))
+            printf(" (%s)", str(c, "exception"));
+        if (str(c, "error_code")[0])
+            printf(", error code %s%s%s", str(c, "error_code"),
+                   str(c, "error")[0] ? ": " : "", str(c, "error"));
+        putchar('\n');
+    }
+    if (str(c, "cr2")[0])
+        printf("  cr2        %s%s%s%s\n", str(c, "cr2"),
+               str(c, "cr2_symbol")[0] ? " (" : "", str(c, "cr2_symbol"),
+               str(c, "cr2_symbol")[0] ? ")" : "");
+    if (str(c, "cr2_at_dump")[0])
+        printf("  cr2        %s at the dump (not in the report)\n",
+               str(c, "cr2_at_dump"));
+    if (str(c, "rip")[0])
+        printf("  reported   rip %s%s%s%s%s\n", str(c, "rip"),
+               str(c, "rsp")[0] ? ", rsp " : "", str(c, "rsp"),
+               str(c, "rflags")[0] ? ", rflags " : "", str(c, "rflags"));
+    if (w) {
+        printf("  raised at  ");
+        if (str(w, "file")[0])
+            printf("%s:%lld: ", str(w, "file"), integer(w, "line"));
+        printf("%s\n", str(w, "message"));
+    }
+    if (json_object_get(c, "exit_status"))
+        printf("  exit       status %lld\n", integer(c, "exit_status"));
+    if (at) {
+        printf("  at         %s",
+               str(at, "function")[0] ? str(at, "function") : str(at, "pc"));
+        if (str(at, "file")[0])
+            printf(" (%s:%lld)", base(str(at, "file")), integer(at, "line"));
+        putchar('\n');
+    }
+    if (af) {
+        printf("  aborted in %s", str(af, "function"));
+        if (str(af, "file")[0])
+            printf(" (%s:%lld)", base(str(af, "file")), integer(af, "line"));
+        printf(", calling %s\n", str(af, "calls"));
+    }
+    if (tf)
+        printf("  trap frame at %s on the stack: rip %s, rsp %s, rflags %s "
+               "(found by %s)\n",
+               str(tf, "addr"), str(tf, "rip"), str(tf, "rsp"),
+               str(tf, "rflags"), str(tf, "found_by"));
+    if (json_object_get(c, "registers")) {
+        printf("  registers, from %s\n", str(c, "registers_from"));
+        registers(json_object_get(c, "registers"), "    ");
+    }
+    if (json_object_get(c, "backtrace")) {
+        printf("  backtrace\n");
+        backtrace(json_object_get(c, "backtrace"));
+    }
+    if (json_object_get(c, "stack_walk")) {
+        printf("  its own stack walk\n");
+        backtrace(json_object_get(c, "stack_walk"));
     }
 }
 
@@ -262,8 +350,12 @@ static void console(const json_t *r)
             lines++;
     if (*p == '\n')
         p++;
-    printf("\nconsole (the end of %lld bytes logged)\n",
-           integer(c, "bytes_logged"));
+    if (!strcmp(str(c, "source"), "the core's console note"))
+        printf("\nconsole (its last %lld bytes, from the core)\n",
+               integer(c, "bytes_logged"));
+    else
+        printf("\nconsole (the end of %lld bytes logged)\n",
+               integer(c, "bytes_logged"));
     while (*p) {
         const char *nl = strchr(p, '\n');
         int len = nl ? (int)(nl - p) : (int)strlen(p);
@@ -324,6 +416,7 @@ void unicore_report_text(const json_t *r)
     header(r);
     diagnosis(r);
     panic(r);
+    crash_report(r);
     vcpus(r);
     threads(r);
     console(r);

@@ -1,5 +1,6 @@
 /* unicore watch: dump every watched guest that panics or dies, once. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <stdio.h>
@@ -33,9 +34,10 @@ struct guest {
     int from_rundir;         /* found by listing the run directory */
     int seen;                /* in this poll's list */
     int done;                /* dumped, or given up on */
+    char kept[PATH_MAX];     /* the core unirun kept of it */
     unsigned polls;
     struct usc_ramfile *ram;
-    struct unicore_ramfile rf;
+    struct usc_ramdata rf;
     struct usc_agent *agent;
 };
 
@@ -56,7 +58,7 @@ static void guest_free(struct guest *g)
         return;
     usc_agent_close(g->agent);
     usc_ramfile_close(g->ram);
-    unicore_ramfile_close(&g->rf);
+    usc_ramdata_close(&g->rf);
     free(g);
 }
 
@@ -145,7 +147,7 @@ static int add_spec(struct watch *w, char *text)
 
 /* ---- what happened to a guest ------------------------------------------ */
 
-enum verdict { FINE, PANICKED, DIED, STOPPED };
+enum verdict { FINE, PANICKED, DIED, STOPPED, KEPT };
 
 /* The agent's run state in the RAM file; -1 when there is no agent. */
 static int agent_state(struct guest *g)
@@ -158,10 +160,10 @@ static int agent_state(struct guest *g)
     if (!g->ram) {
         if (usc_ramfile_open(g->mem, &g->ram) != 0)
             return -1;
-        unicore_ramfile_open(g->mem, &g->rf);
+        usc_ramdata_open(g->mem, &g->rf);
     }
-    if (!g->agent && unicore_ramfile_find_agent(
-                         &g->rf, usc_ramfile_physmem(g->ram), &g->agent) != 0) {
+    if (!g->agent && usc_ramdata_find_agent(&g->rf, usc_ramfile_physmem(g->ram),
+                                            &g->agent) != 0) {
         g->agent = NULL;
         return -1;
     }
@@ -200,18 +202,68 @@ static enum verdict qemu_state(struct guest *g)
     }
 }
 
+/* What unirun recorded of how a guest it supervised ended, if it did. */
+static enum verdict unirun_said(struct guest *g, int *wait)
+{
+    struct usc_guest_info gi;
+
+    *wait = 0;
+    if (!g->from_rundir || usc_guest_info_read(g->name, &gi) != 0 ||
+        gi.start_time != g->start_time)
+        return FINE;
+    /* unirun is taking its core: wait for it (unless unirun died) */
+    if (!strcmp(gi.state, USC_GUEST_STOPPING) &&
+        usc_guest_supervised(g->name)) {
+        *wait = 1;
+        return FINE;
+    }
+    if (!strcmp(gi.state, USC_GUEST_EXITED)) {
+        g->done = 1; /* an orderly end: nothing to keep */
+        return FINE;
+    }
+    if (gi.core[0] && (!strcmp(gi.state, USC_GUEST_CRASHED) ||
+                       !strcmp(gi.state, USC_GUEST_HELD))) {
+        snprintf(g->kept, sizeof(g->kept), "%s", gi.core);
+        return KEPT;
+    }
+    return FINE;
+}
+
+/*
+ * A guest unirun supervises whose stop is unirun's to handle: QEMU holds
+ * it stopped, or has just ended under unirun; unirun keeps its core and
+ * says so in guest.json (unirun_said), so that we do not race it.
+ */
+static int unirun_handles(struct guest *g, int qemu_gone)
+{
+    if (!g->from_rundir || !usc_guest_supervised(g->name))
+        return 0;
+    return qemu_gone || qemu_state(g) == STOPPED;
+}
+
 static enum verdict check(struct guest *g)
 {
-    int state = agent_state(g);
+    int wait, state;
+    enum verdict said = unirun_said(g, &wait);
+    enum verdict v;
+
+    if (said != FINE || g->done || wait)
+        return said;
+    state = agent_state(g);
+    /* A panic that halts the vCPU leaves QEMU running: ours to dump. */
+    if (state == USC_STATE_PANICKED && unirun_handles(g, 0))
+        return FINE;
 
     if (state == USC_STATE_PANICKED)
         return PANICKED;
     if (state == USC_STATE_HALTED)
         return FINE; /* an orderly exit, whatever QEMU does next */
     if (g->pid > 0 && !usc_guest_pid_alive(g->pid, g->name))
-        return DIED;
-    if (g->polls++ % QMP_EVERY == 0)
-        return qemu_state(g);
+        return unirun_handles(g, 1) ? FINE : DIED;
+    if (g->polls++ % QMP_EVERY == 0) {
+        v = qemu_state(g);
+        return v == STOPPED && unirun_handles(g, 0) ? FINE : v;
+    }
     return FINE;
 }
 
@@ -237,17 +289,99 @@ static const char *const verdicts[] = {
     [PANICKED] = "panicked",
     [DIED] = "exited abnormally",
     [STOPPED] = "stopped abnormally",
+    [KEPT] = "crashed",
 };
+
+/* The rest of (in) appended to (out) by read and write. */
+static int copy_bytes(int in, int out)
+{
+    static char buf[1 << 16];
+    ssize_t n;
+
+    while ((n = read(in, buf, sizeof(buf))) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        for (ssize_t done = 0; done < n;) {
+            ssize_t w = write(out, buf + done, (size_t)(n - done));
+
+            if (w < 0 && errno != EINTR)
+                return -errno;
+            if (w > 0)
+                done += w;
+        }
+    }
+    return 0;
+}
+
+/* Copy the core unirun kept, (from), to (to): a hard link when they share
+ * a file system, else the bytes, through a dot-file renamed. */
+static int copy_kept(const char *from, const char *to)
+{
+    char tmp[PATH_MAX + 16];
+    const char *slash = strrchr(to, '/');
+    int in, out, err = 0;
+    ssize_t n;
+
+    if (link(from, to) == 0)
+        return 0;
+    if (errno == EEXIST)
+        return -EEXIST;
+    snprintf(tmp, sizeof(tmp), "%.*s/.%s.XXXXXX", slash ? (int)(slash - to) : 1,
+             slash ? to : ".", slash ? slash + 1 : to);
+    in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return -errno;
+    out = mkostemp(tmp, O_CLOEXEC);
+    if (out < 0) {
+        err = -errno;
+        close(in);
+        return err;
+    }
+    /* copy_file_range refuses another file system (EXDEV): plain I/O */
+    while (!err && (n = copy_file_range(in, NULL, out, NULL, 1 << 20, 0)) != 0)
+        if (n < 0) {
+            err = errno == EXDEV || errno == EINVAL || errno == ENOSYS
+                      ? copy_bytes(in, out)
+                      : -errno;
+            break;
+        }
+    if (!err && fdatasync(out) != 0)
+        err = -errno;
+    close(in);
+    if (close(out) != 0 && !err)
+        err = -errno;
+    if (!err && renameat2(AT_FDCWD, tmp, AT_FDCWD, to, RENAME_NOREPLACE) != 0)
+        err = -errno;
+    if (err)
+        unlink(tmp);
+    return err;
+}
 
 static void dump(struct watch *w, struct guest *g, enum verdict v)
 {
-    struct unicore_dump_opts o = {.cancel = &unicore_stop};
-    struct unicore_dump_result res;
+    struct usc_core_dump_opts o = {.cancel = &unicore_stop};
+    struct usc_core_dump_result res;
     char path[PATH_MAX], spec[PATH_MAX + 16];
     const char *what = NULL;
     int err;
 
     g->done = 1;
+    if (v == KEPT) {
+        core_path(w, g, path, sizeof(path));
+        err = copy_kept(g->kept, path);
+        if (err) {
+            unicore_error(g->name, "crashed: its core %s: %s", g->kept,
+                          strerror(-err));
+            return;
+        }
+        w->dumps++;
+        printf("unicore: %s crashed: unirun kept its core; copied to %s\n",
+               g->name, path);
+        fflush(stdout);
+        return;
+    }
     /* QEMU is gone: what is left is its RAM file, read-only. */
     if (v == DIED && g->mem[0] && access(g->mem, R_OK) == 0) {
         snprintf(spec, sizeof(spec), "qemu:,mem=%s", g->mem);
@@ -264,7 +398,7 @@ static void dump(struct watch *w, struct guest *g, enum verdict v)
     g->agent = NULL;
     core_path(w, g, path, sizeof(path));
     o.path = path;
-    err = unicore_dump(&o, &res, &what);
+    err = usc_core_dump(&o, &res, &what);
     if (err) {
         unicore_error(g->name, "%s: dump: %s: %s", verdicts[v], what,
                       strerror(-err));

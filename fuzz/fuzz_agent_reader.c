@@ -37,6 +37,11 @@ static void check_status(struct usc_agent *a)
     if (usc_agent_status(a, &st) != 0)
         return;
     CHECK(st.state <= USC_STATE_HALTED);
+    CHECK(st.panic_others <= USC_PANIC_OTHERS_STOPPED);
+    /* never more vCPUs online than the guest may have */
+    CHECK((st.vcpus_online & st.vcpus_beyond) == 0);
+    if (usc_agent_header(a)->max_vcpus < 32)
+        CHECK(st.vcpus_online >> usc_agent_header(a)->max_vcpus == 0);
     CHECK(st.metrics_count <= usc_agent_header(a)->metrics.capacity);
     CHECK(st.threads_used <= usc_agent_header(a)->threads.capacity);
     CHECK(usc_agent_uptime(a, &st) >= 0.0);
@@ -76,6 +81,22 @@ static void check_threads(struct usc_agent *a, size_t cap)
     }
 }
 
+static void check_vcpus(struct usc_agent *a)
+{
+    uint32_t n = usc_agent_nvcpus(a);
+
+    CHECK(n <= usc_agent_header(a)->max_vcpus);
+    for (uint32_t i = 0; i <= n && i < 64; i++) {
+        struct usc_agent_vcpu e;
+        int settled;
+        int err = usc_agent_vcpu_at(a, i, &e, &settled);
+        if (i == n)
+            CHECK(err == -ERANGE);
+        if (err == 0)
+            CHECK(e.vcpu == i && e.state <= USC_VCPU_PANICKED);
+    }
+}
+
 static void check_log(struct usc_agent *a, char *buf, size_t cap)
 {
     size_t len = cap + 1;
@@ -91,7 +112,8 @@ static void check_panic(struct usc_agent *a)
     struct usc_panic p;
 
     if (usc_agent_panic(a, &p) == 0)
-        CHECK(p.valid && TERMINATED(p.reason));
+        CHECK(p.valid && TERMINATED(p.reason) &&
+              p.vcpu < usc_agent_header(a)->max_vcpus);
 }
 
 /*
@@ -118,6 +140,7 @@ static void read_all(const struct usc_physmem *pm, bool stable)
     check_metrics(a, 1);
     check_threads(a, USC_AGENT_MAX_THREADS);
     check_threads(a, 1);
+    check_vcpus(a);
     check_log(a, log_buf, sizeof(log_buf));
     check_log(a, log_buf, 3);
     check_log(a, NULL, 0);

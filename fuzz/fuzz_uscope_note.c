@@ -1,9 +1,35 @@
-/* Fuzz target: the USCOPE note parser on an arbitrary descriptor. */
+/*
+ * Fuzz target: the USCOPE note parser on an arbitrary descriptor, and the
+ * same bytes taken as a PT_NOTE segment searched for the notes, the
+ * console tail among them.
+ */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "uscope_note.h"
+
+/* Whatever a segment search accepts lies inside the segment. */
+static void segment(const uint8_t *data, size_t size)
+{
+    const void *p;
+    size_t len;
+
+    for (unsigned align = 4; align <= 8; align += 4) {
+        if (usc_note_find(data, size, align, USC_NOTE_TYPE, &p, &len) == 0 &&
+            ((const uint8_t *)p < data || len > size ||
+             (const uint8_t *)p + len > data + size))
+            abort();
+        if (usc_note_console(data, size, align, &p, &len) == 0) {
+            if ((const uint8_t *)p < data || len > USC_NOTE_CONSOLE_MAX ||
+                (const uint8_t *)p + len > data + size)
+                abort();
+            /* every byte promised is there to read (ASan watches) */
+            static uint8_t copy[USC_NOTE_CONSOLE_MAX];
+            memcpy(copy, p, len);
+        }
+    }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -11,6 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct usc_note_vcpu v;
     unsigned char *again;
 
+    segment(data, size);
     if (usc_note_parse(data, size, &hdr) != 0)
         return 0;
     /* Whatever it accepted, every record it promises must be readable. */

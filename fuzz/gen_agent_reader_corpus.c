@@ -4,7 +4,7 @@
  *   cc -std=c11 -Wall -Wextra -Iinclude fuzz/gen_agent_reader_corpus.c \
  *      -o /tmp/gen && /tmp/gen fuzz/corpus/agent_reader
  * Each image is guest RAM with paddr == offset: the control block on page
- * 0, its panic record, metrics, threads and log ring on page 1.
+ * 0, its panic record, metrics, threads, log ring and vCPU table on page 1.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -19,7 +19,9 @@
 #define NTHREADS 3
 #define LOG_AT (THREADS_AT + NTHREADS * sizeof(struct usc_thread))
 #define LOG_CAP 512u
-#define RAM_SIZE (LOG_AT + LOG_CAP)
+#define VCPUS_AT (LOG_AT + LOG_CAP)
+#define NVCPUS 2
+#define RAM_SIZE (VCPUS_AT + NVCPUS * sizeof(struct usc_vcpu))
 
 static _Alignas(PAGE) unsigned char ram[RAM_SIZE];
 
@@ -27,6 +29,7 @@ static _Alignas(PAGE) unsigned char ram[RAM_SIZE];
 #define METRIC(i) ((struct usc_metric *)(ram + METRICS_AT) + (i))
 #define THREAD(i) ((struct usc_thread *)(ram + THREADS_AT) + (i))
 #define PANIC ((struct usc_panic *)(ram + PANIC_AT))
+#define VCPU(i) ((struct usc_vcpu *)(ram + VCPUS_AT) + (i))
 
 static void table(struct usc_table *t, uint64_t paddr, uint32_t entry_size,
                   uint32_t capacity)
@@ -62,6 +65,8 @@ static void build_header(void)
     table(&CB->trace_rings, 0, sizeof(struct usc_trace_ring), 0);
     table(&CB->log, LOG_AT, 1, LOG_CAP);
     table(&CB->panic, PANIC_AT, sizeof(struct usc_panic), 1);
+    table(&CB->vcpus, VCPUS_AT, sizeof(struct usc_vcpu), NVCPUS);
+    CB->features = USC_FEATURE_RING_EMITTED;
     seal();
 }
 
@@ -94,6 +99,16 @@ static void build_tables(void)
         ram[LOG_AT + p % LOG_CAP] = (unsigned char)"booting... ok\n"[p % 14];
     CB->log_head = head;
     CB->log_reserve = head;
+
+    for (uint32_t v = 0; v < NVCPUS; v++) {
+        VCPU(v)->seq = 2;
+        VCPU(v)->vcpu = v;
+        VCPU(v)->state = USC_VCPU_ONLINE;
+        VCPU(v)->thread_id = v + 1;
+        VCPU(v)->ticks = 50 + v;
+        VCPU(v)->busy_time = 7;
+    }
+    CB->vcpus_online = 3;
 }
 
 static void build_panic(void)
@@ -108,6 +123,8 @@ static void build_panic(void)
     strcpy(PANIC->reason, "page fault");
     PANIC->regs.rip = 0xffffffff81000123ull;
     CB->state = USC_STATE_PANICKED;
+    CB->panic_others = USC_PANIC_OTHERS_RUNNING;
+    VCPU(1)->state = USC_VCPU_PANICKED;
     CB->heartbeat_ts = 5000;
 }
 
@@ -182,6 +199,37 @@ static void hostile_log_positions(void)
     CB->log_reserve = 7;
 }
 
+/* ---- several vCPUs: a guest claiming more than it has --------------- */
+
+static void vcpus_online_beyond_max(void)
+{
+    CB->vcpus_online = 0xffffffffu; /* 32 vCPUs online of 2 */
+}
+
+static void thread_vcpu_out_of_range(void)
+{
+    THREAD(2)->vcpu = 9;
+    PANIC->vcpu = 5;
+}
+
+static void vcpu_entry_names_another(void)
+{
+    VCPU(1)->vcpu = 0;           /* would merge into vCPU 0's figures */
+    VCPU(0)->state = 0x7fffffff; /* no such state */
+    VCPU(0)->seq = 7;            /* and in flux */
+}
+
+static void vcpu_table_beyond_max(void)
+{
+    CB->vcpus.capacity = NVCPUS + 1;
+    seal();
+}
+
+static void panic_others_unknown(void)
+{
+    CB->panic_others = 77;
+}
+
 static const struct variant {
     const char *name;
     void (*corrupt)(void);
@@ -197,6 +245,11 @@ static const struct variant {
     {"odd_seqs", odd_seqs},
     {"log_not_pow2", log_not_pow2},
     {"hostile_log_positions", hostile_log_positions},
+    {"vcpus_online_beyond_max", vcpus_online_beyond_max},
+    {"thread_vcpu_out_of_range", thread_vcpu_out_of_range},
+    {"vcpu_entry_names_another", vcpu_entry_names_another},
+    {"vcpu_table_beyond_max", vcpu_table_beyond_max},
+    {"panic_others_unknown", panic_others_unknown},
 };
 
 static int write_file(const char *path)

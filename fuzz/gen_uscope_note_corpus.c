@@ -136,6 +136,30 @@ static void lying_core(const char *dir)
     save(dir, "uscope-lying-note", file, n);
 }
 
+/* A PT_NOTE segment: the USCOPE note, then a console note of (claim). */
+static size_t segment(unsigned char *buf, size_t cap, uint32_t claim)
+{
+    static const char text[] = "Solo5: trap: type=#PF ec=0x2 rip=0x105fe2\n";
+    unsigned char desc[1024];
+    size_t dlen = note(desc, sizeof(desc), 1), at = 0;
+    uint32_t h[3] = {sizeof(USC_NOTE_NAME), (uint32_t)dlen, USC_NOTE_TYPE};
+
+    if (cap < 64 + dlen + sizeof(text))
+        exit(1);
+    memset(buf, 0, cap);
+    memcpy(buf, h, 12);
+    memcpy(buf + 12, USC_NOTE_NAME, sizeof(USC_NOTE_NAME));
+    at = 20;
+    memcpy(buf + at, desc, dlen);
+    at += (dlen + 3) & ~(size_t)3;
+    h[1] = claim;
+    h[2] = USC_NOTE_TYPE_CONSOLE;
+    memcpy(buf + at, h, 12);
+    memcpy(buf + at + 12, USC_NOTE_NAME, sizeof(USC_NOTE_NAME));
+    memcpy(buf + at + 20, text, sizeof(text) - 1);
+    return at + 20 + ((sizeof(text) - 1 + 3) & ~(size_t)3);
+}
+
 int main(int argc, char **argv)
 {
     unsigned char buf[4096];
@@ -163,6 +187,11 @@ int main(int argc, char **argv)
     buf[4] = 0x00;
     buf[5] = 0x03; /* hdr_size 768: records shift */
     save(argv[1], "larger_header", buf, n);
+
+    n = segment(buf, sizeof(buf), 43);
+    save(argv[1], "segment_console", buf, n);
+    n = segment(buf, sizeof(buf), 0x7ffffff0u);
+    save(argv[1], "segment_console_lies", buf, n);
 
     core(argv[2], "uscope-paging", 1, 2);
     core(argv[2], "uscope-identity", 0, 1);

@@ -28,9 +28,10 @@ static int fake_describe(void *priv, struct usc_target_info *info)
     info->nvcpus = f->nvcpus;
     info->mem_bytes = FAKE_RAM_SIZE;
     info->phys_end = FAKE_RAM_SIZE;
-    info->state = f->read_only ? USC_VM_PAUSED
-                  : f->running ? USC_VM_RUNNING
-                               : USC_VM_DEBUG;
+    info->state = f->held        ? f->held
+                  : f->read_only ? USC_VM_PAUSED
+                  : f->running   ? USC_VM_RUNNING
+                                 : USC_VM_DEBUG;
     info->pid = -1;
     info->can_control = !f->read_only;
     return 0;
@@ -88,7 +89,7 @@ static int fake_resume(void *priv)
 {
     struct unigdb_fake *f = priv;
 
-    if (f->fail)
+    if (f->fail || f->held)
         return -EIO;
     f->resumes++;
     f->running = 1;
@@ -100,7 +101,7 @@ static int fake_run_state(void *priv, enum usc_vm_state *state)
 {
     struct unigdb_fake *f = priv;
 
-    *state = f->running ? USC_VM_RUNNING : USC_VM_DEBUG;
+    *state = f->held ? f->held : f->running ? USC_VM_RUNNING : USC_VM_DEBUG;
     return 0;
 }
 
@@ -112,6 +113,12 @@ static int fake_wait_stop(void *priv, int timeout_ms, struct usc_stop_event *ev)
     memset(ev, 0, sizeof(*ev));
     if (!f->running) {
         ev->reason = USC_STOP_PAUSE;
+        return 0;
+    }
+    if (f->held) {
+        f->running = 0;
+        ev->reason =
+            f->held == USC_VM_PANICKED ? USC_STOP_PANIC : USC_STOP_SHUTDOWN;
         return 0;
     }
     if (f->stepping) {
@@ -268,7 +275,7 @@ static void put_thread(unsigned char *ram, uint32_t i, const char *name,
     t->regs.rbp = 0x8010 + 0x1000 * i;
 }
 
-static void put_agent(unsigned char *ram, int panicked)
+static void put_agent(unsigned char *ram, int panicked, uint32_t nvcpus)
 {
     struct usc_control_block *cb = (struct usc_control_block *)(ram + FAKE_CB);
     struct usc_metric *m = (struct usc_metric *)(ram + METRICS_AT);
@@ -306,7 +313,16 @@ static void put_agent(unsigned char *ram, int panicked)
     put_thread(ram, 2, "sleeper", USC_THREAD_RUNNABLE);
     memcpy(ram + LOG_AT, log, sizeof(log) - 1);
     cb->log_head = cb->log_reserve = sizeof(log) - 1;
-    if (panicked) {
+    if (panicked == FAKE_PANIC_NO_FRAME) {
+        /* usca_panic(reason, NULL) on the last vCPU: no registers */
+        p->seq = 2;
+        p->valid = 1;
+        p->vcpu = nvcpus - 1;
+        p->vector = USC_PANIC_NO_VECTOR;
+        p->thread_id = 1;
+        p->count = 1;
+        snprintf(p->reason, sizeof(p->reason), "gave up");
+    } else if (panicked) {
         p->seq = 2;
         p->valid = 1;
         p->vector = 14;
@@ -349,7 +365,7 @@ int unigdb_fake_open(uint32_t nvcpus, int agent, int panicked, int read_only,
         f->regs[v].fs_base = 0x1111 * (v + 1);
     }
     if (agent)
-        put_agent(f->ram, panicked);
+        put_agent(f->ram, panicked, nvcpus);
     err = usc_target_wrap(read_only ? &fake_ro : &fake_rw, f, t);
     if (err) {
         fake_close(f);

@@ -13,7 +13,9 @@
  * bytes. With (agent) set it holds an agent control block at FAKE_CB with
  * FAKE_NTHREADS threads (ids 1..3: "idle-loop" running on vCPU 0, "worker"
  * blocked, "sleeper" runnable), metrics, a log and, with (panicked), a
- * panic record of thread 1 (a page fault).
+ * panic record of thread 1 (a page fault), or with (panicked) ==
+ * FAKE_PANIC_NO_FRAME a software panic of thread 1 on the last vCPU
+ * recorded without a frame (usca_panic(reason, NULL)).
  *
  * Run control: a continue stops at the first breakpoint planted (rip
  * moves there) or watchpoint, else runs until paused; a step stops at
@@ -25,6 +27,7 @@
 #define FAKE_NTHREADS 3
 #define FAKE_MAX_VCPUS 4
 #define FAKE_MAX_BREAKS 32
+#define FAKE_PANIC_NO_FRAME 2
 
 struct unigdb_fake {
     unsigned char *ram;
@@ -35,6 +38,10 @@ struct unigdb_fake {
     uint32_t step_vcpu;
     int stop_pending; /* a pause was asked for */
     int fail;         /* every control operation fails with -EIO */
+    /* A state the guest stopped in by itself, that QEMU holds (shutdown,
+     * guest-panicked, internal-error), or dead; 0: none. A continue then
+     * ends at once in it, and resuming fails as QMP's cont does. */
+    enum usc_vm_state held;
     struct {
         enum usc_break_type type;
         uint64_t addr, len;

@@ -8,9 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "cores.h"
 #include "procvmm.h"
+#include "rundir.h"
+#include "sanitize.h"
 #include "unigdb.h"
 
 struct options {
@@ -182,7 +186,8 @@ static const char *open_reason(int err)
         return "not a TARGET (NAME, qemu:..., xen:..., core:PATH, a core "
                "file or pid:...)";
     case -ECONNREFUSED:
-        return "the guest's QEMU is not running";
+        return "the guest's QEMU is not running (and it left no kept core: "
+               "unicore list)";
     case -EBUSY:
         return "another debugger holds the guest";
     default:
@@ -190,19 +195,90 @@ static const char *open_reason(int err)
     }
 }
 
+/*
+ * (name), a unirun guest whose QEMU is gone: its latest kept core when
+ * that is the one of this guest (its folder gone with it, or its
+ * guest.json naming it), into (core) as a target, and one line saying so.
+ * Returns 0, or -ENOENT when it left none.
+ */
+static int kept_core(const char *name, char *target, size_t cap,
+                     struct usc_core_record *rec)
+{
+    struct usc_guest_info gi;
+    char when[32], reason[sizeof(rec->reason)];
+    struct tm tm;
+    time_t t;
+    int err = usc_cores_latest(name, rec);
+
+    if (err)
+        return -ENOENT;
+    /* A folder of a later guest of that name that left no core of its own
+     * must not show an older guest's crash. */
+    err = usc_guest_info_read(name, &gi);
+    if (err != -ENOENT && (err || strcmp(gi.core, rec->path) != 0))
+        return -ENOENT;
+    if ((size_t)snprintf(target, cap, "core:%s", rec->path) >= cap)
+        return -ENAMETOOLONG;
+    t = (time_t)rec->time;
+    localtime_r(&t, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+    usc_sanitize_text(reason, sizeof(reason), rec->reason, sizeof(rec->reason));
+    fprintf(stderr,
+            "unigdb: %s: the guest is gone (it crashed at %s%s%s); "
+            "serving its kept core %s\n",
+            name, when, reason[0] ? ": " : "", reason, rec->path);
+    return 0;
+}
+
+/* One line on a guest QEMU keeps stopped: what gdb can and cannot do. */
+static void say_state(const char *name, struct usc_target *t)
+{
+    struct usc_target_info info;
+    const char *why;
+
+    if (usc_target_describe(t, &info) != 0)
+        return;
+    why = unigdb_cannot_run(info.state);
+    if (why)
+        fprintf(stderr, "unigdb: %s: %s\n", name, why);
+    else if (info.state == USC_VM_PAUSED || info.state == USC_VM_DEBUG)
+        fprintf(stderr,
+                "unigdb: %s: the guest is stopped (run state \"%s\"); "
+                "gdb's continue runs it\n",
+                name, info.state == USC_VM_PAUSED ? "paused" : "debug");
+}
+
 int main(int argc, char **argv)
 {
     struct unigdb_config cfg = {0};
     struct unigdb_listener l = {.fd = -1};
     struct usc_target *t = NULL;
-    char image[PATH_MAX];
+    struct usc_target_spec spec;
+    struct usc_core_record rec;
+    char image[PATH_MAX], core[PATH_MAX + 8];
     struct options o;
+    const char *shown = NULL; /* how messages name the guest */
     int status, err;
 
     status = parse(argc, argv, &o);
     if (status)
         return status < 0 ? 0 : status;
     err = usc_target_open(o.target, &t);
+    /* A unirun guest that died: its kept core, if it left one. */
+    if ((err == -ECONNREFUSED || err == -ENOENT) &&
+        usc_target_spec_parse(o.target, &spec) == 0 &&
+        spec.kind == USC_TARGET_NAME &&
+        kept_core(spec.name, core, sizeof(core), &rec) == 0) {
+        err = usc_target_open(core, &t);
+        if (!err) {
+            shown = o.target;
+            o.target = core;
+            if (!o.image && rec.debug[0] && access(rec.debug, R_OK) == 0)
+                o.image = rec.debug;
+            else if (!o.image && rec.image[0] && access(rec.image, R_OK) == 0)
+                o.image = rec.image;
+        }
+    }
     if (err) {
         const char *why =
             usc_proc_open_error(o.target, err, image, sizeof(image));
@@ -210,7 +286,10 @@ int main(int argc, char **argv)
         unigdb_error(o.target, "%s", why ? why : open_reason(err));
         return UNIGDB_EXIT_FAIL;
     }
-    cfg.name = o.target;
+    if (!shown)
+        shown = o.target;
+    say_state(shown, t);
+    cfg.name = shown;
     cfg.verbose = o.verbose;
     cfg.files = 1;
     status = UNIGDB_EXIT_FAIL;

@@ -1,6 +1,7 @@
 /* Run control: stop replies, vCont, breakpoints and watchpoints, detach. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,12 +26,21 @@ void stop_from_event(struct unigdb_session *s, const struct usc_stop_event *ev)
     uint32_t vcpu = ev->vcpu < s->nvcpus ? ev->vcpu : 0;
     int panicked = s->panic_stop || ev->reason == USC_STOP_PANIC;
 
+    enum usc_vm_state vm = USC_VM_DEAD;
+
     memset(st, 0, sizeof(*st));
     st->tid = (int64_t)vcpu + 1;
     st->signal = GDB_SIGNAL_TRAP;
     switch (ev->reason) {
     case USC_STOP_SHUTDOWN:
-        st->exited = 1;
+        /* Gone, or held where it stopped (QEMU's -action ...=pause)? */
+        if (usc_target_run_state(s->t, &vm) != 0 || vm == USC_VM_DEAD ||
+            !unigdb_cannot_run(vm)) {
+            st->exited = 1;
+            return;
+        }
+        s->stuck = vm;
+        st->signal = 0; /* gdb: "Program stopped." */
         return;
     case USC_STOP_WATCHPOINT:
         st->watch_type = ev->watch_type >= USC_WATCH_WRITE &&
@@ -51,6 +61,9 @@ void stop_from_event(struct unigdb_session *s, const struct usc_stop_event *ev)
     default: /* a pause: Ctrl-C, someone's QMP stop, or a guest panic */
         break;
     }
+    if (ev->reason == USC_STOP_PANIC && usc_target_run_state(s->t, &vm) == 0 &&
+        unigdb_cannot_run(vm))
+        s->stuck = vm;
     if (panicked && s->have_panic) {
         st->signal = panic_signal(&s->panic);
         if (s->panic.thread_id &&
@@ -137,6 +150,26 @@ static int refuse_resume(struct unigdb_session *s)
     return reply_msg(s, "the guest cannot be resumed");
 }
 
+/*
+ * A guest QEMU holds where it stopped, for good: say why on gdb's console
+ * and report the stop again, signal 0, which gdb shows as "Program
+ * stopped." and the frame, the session going on.
+ */
+static int stuck(struct unigdb_session *s)
+{
+    char text[400];
+
+    snprintf(text, sizeof(text), "unigdb: %s: %s\n",
+             s->cfg->name ? s->cfg->name : "guest",
+             unigdb_cannot_run(s->stuck));
+    if (emit_console(s, text))
+        return reply_errno(s, -ENOMEM);
+    s->stop.signal = 0;
+    s->stop.swbreak = s->stop.hwbreak = s->stop.watch_type = 0;
+    s->reply.len = 0;
+    return stop_reply(s, &s->reply) ? reply_errno(s, -ENOMEM) : REPLY;
+}
+
 /* Resume the guest: step (step_vcpu) alone, or run every vCPU (-1). */
 static int resume(struct unigdb_session *s, int64_t step_vcpu)
 {
@@ -144,6 +177,8 @@ static int resume(struct unigdb_session *s, int64_t step_vcpu)
 
     if (!s->ctrl)
         return refuse_resume(s);
+    if (unigdb_cannot_run(s->stuck))
+        return stuck(s);
     if (step_vcpu >= 0)
         err = usc_target_step(s->t, (uint32_t)step_vcpu);
     else
@@ -394,9 +429,9 @@ static int leave(struct unigdb_session *s)
 
     if (s->ctrl) {
         err = points_remove_all(s);
+        /* a guest QEMU holds stopped by itself stays so */
         if (!err && usc_target_run_state(s->t, &st) == 0 &&
-            (st == USC_VM_PAUSED || st == USC_VM_DEBUG ||
-             st == USC_VM_PANICKED))
+            (st == USC_VM_PAUSED || st == USC_VM_DEBUG))
             err = usc_target_resume(s->t);
     }
     s->done = 1;

@@ -118,6 +118,45 @@ int emit_packet(struct unigdb_session *s, const void *data, size_t len)
     return send_packet(s, data, len);
 }
 
+int emit_console(struct unigdb_session *s, const char *text)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = strlen(text);
+    char *pkt = malloc(2 * n + 1);
+    int err;
+
+    if (!pkt)
+        return -ENOMEM;
+    pkt[0] = 'O';
+    for (size_t i = 0; i < n; i++) {
+        pkt[1 + 2 * i] = hex[(unsigned char)text[i] >> 4];
+        pkt[2 + 2 * i] = hex[(unsigned char)text[i] & 15];
+    }
+    stub_log(s, "-> O %s", text);
+    err = send_packet(s, pkt, 2 * n + 1);
+    free(pkt);
+    return err;
+}
+
+const char *unigdb_cannot_run(enum usc_vm_state state)
+{
+    switch (state) {
+    case USC_VM_SHUTDOWN:
+        return "the guest has shut down (run state \"shutdown\"): it "
+               "cannot run again; its registers and memory stay readable";
+    case USC_VM_PANICKED:
+        return "the guest panicked (run state \"guest-panicked\"): it is "
+               "held for a look and does not run again; its registers and "
+               "memory stay readable";
+    case USC_VM_ERROR:
+        return "the hypervisor stopped the guest on an internal error (run "
+               "state \"internal-error\"): it cannot run again; its registers "
+               "and memory stay readable";
+    default:
+        return NULL;
+    }
+}
+
 int emit_hex_packet(struct unigdb_session *s, const void *data, size_t len)
 {
     size_t start = s->out.len;
@@ -256,6 +295,15 @@ int unigdb_session_wait(struct unigdb_session *s, int timeout_ms)
     s->interrupted = s->panic_stop = 0;
     if (s->stop.exited)
         s->done = 1;
+    if (unigdb_cannot_run(s->stuck)) {
+        char text[400];
+
+        snprintf(text, sizeof(text), "unigdb: %s: %s\n",
+                 s->cfg->name ? s->cfg->name : "guest",
+                 unigdb_cannot_run(s->stuck));
+        if (emit_console(s, text))
+            return -ENOMEM;
+    }
     s->reply.len = 0;
     if (stop_reply(s, &s->reply))
         return -ENOMEM;
@@ -292,8 +340,11 @@ static int stop_guest(struct unigdb_session *s)
         return 0;
     if (st == USC_VM_UNKNOWN && usc_target_run_state(s->t, &st) < 0)
         st = USC_VM_UNKNOWN;
-    if (st == USC_VM_DEAD || st == USC_VM_SHUTDOWN)
+    if (st == USC_VM_DEAD)
         return -ECONNREFUSED;
+    /* A guest QEMU holds stopped is looked at as it is. */
+    if (unigdb_cannot_run(st))
+        s->stuck = st;
     if (st != USC_VM_RUNNING && st != USC_VM_UNKNOWN)
         return 0;
     err = usc_target_pause(s->t);
@@ -381,10 +432,10 @@ int unigdb_session_close(struct unigdb_session *s)
         return 0;
     if (s->touched && !s->stop.exited) {
         err = points_remove_all(s);
-        /* a guest we stopped (or that gdb left stopped) runs again */
+        /* a guest we stopped (or that gdb left stopped) runs again; one
+         * that stopped by itself and cannot run is left as it is */
         e = usc_target_run_state(s->t, &st);
-        if (e == 0 && st != USC_VM_RUNNING && st != USC_VM_DEAD &&
-            st != USC_VM_SHUTDOWN)
+        if (e == 0 && (st == USC_VM_PAUSED || st == USC_VM_DEBUG))
             e = usc_target_resume(s->t);
         if (!err)
             err = e;

@@ -57,6 +57,13 @@ int unigdb_session_running(const struct unigdb_session *s);
  * output, then close the connection. */
 int unigdb_session_done(const struct unigdb_session *s);
 
+/*
+ * Why a guest QEMU holds in run state (state) cannot run, as a phrase for
+ * people ("the guest has shut down (run state \"shutdown\"): ..."), or
+ * NULL for a state a guest runs from (running, paused, debug, ...).
+ */
+const char *unigdb_cannot_run(enum usc_vm_state state);
+
 /* The bytes queued for gdb; the caller writes and consumes them. */
 struct unigdb_buf *unigdb_session_output(struct unigdb_session *s);
 

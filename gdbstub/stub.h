@@ -73,6 +73,9 @@ struct unigdb_session {
     int interrupted; /* gdb sent 0x03 during it */
     int panic_stop;  /* we stopped the guest because its agent panicked */
     int done;
+    /* QEMU holds the guest in a state it cannot run from (shutdown,
+     * guest-panicked, internal-error); USC_VM_UNKNOWN when it can run */
+    enum usc_vm_state stuck;
     struct unigdb_stop stop;
     int64_t g_tid; /* thread of 'g', 'p', memory: Hg; 0 = the stop's */
 
@@ -118,6 +121,9 @@ int emit_packet(struct unigdb_session *s, const void *data, size_t len);
 /* Frame the (len) bytes at (data) as a packet of their hex digits now,
  * as the reply ('m'): the handler then returns NO_REPLY. */
 int emit_hex_packet(struct unigdb_session *s, const void *data, size_t len);
+/* Put (text) on gdb's console now, as an 'O' packet. Returns 0 or
+ * -ENOMEM. */
+int emit_console(struct unigdb_session *s, const char *text);
 /* Log a line on stderr when verbose. */
 void stub_log(const struct unigdb_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -265,7 +265,17 @@ int thread_regs(struct unigdb_session *s, const struct unigdb_thread *th,
 
     memset(set, 0, sizeof(*set));
     if (th->panicked) {
-        set->r = s->panic.regs;
+        /* Without a frame, the vCPU it panicked on still holds it: in
+         * usca_panic's halt loop, called from where it panicked. */
+        r = NULL;
+        if (!usc_panic_has_frame(&s->panic)) {
+            if (s->panic.vcpu >= s->nvcpus)
+                return 0; /* a vCPU we do not know: nothing is known */
+            err = vcpu_regs(s, s->panic.vcpu, &r);
+            if (err)
+                return err;
+        }
+        usc_panic_regs(&s->panic, r, &set->r);
         set->known = UNIGDB_KNOWN_ALL;
         return 0;
     }

@@ -60,12 +60,16 @@ int unigdb_serve(struct usc_target *t, const struct unigdb_config *cfg,
  */
 
 /*
- * Find the image whose symbols fit the guest (spec) (opened as (t)):
- * (given) when not NULL; a unirun guest's image from its guest.json; for
- * a core, an ELF beside it whose build-id is the guest agent's. Stores
- * the path in (out) of (cap) bytes. Returns 0; -ENOENT when none is
- * known; -ENAMETOOLONG. Prints a warning when the image's build-id is not
- * the agent's.
+ * Find the file whose symbols fit the guest (spec) (opened as (t)), with
+ * usc_image_find (lib/imagefind.h): (given) when not NULL; else for a
+ * unirun guest the image its guest.json names, for a core the image its
+ * USCOPE note names; a boot wrapper's debug file beside it; by build-id
+ * (the agent's, else the core note's) in .build-id trees and debuginfod.
+ * Stores the path in (out) of (cap) bytes. Returns 0; -ENOENT when none
+ * is known; -ENAMETOOLONG; another error for a (given) that is no image.
+ * Prints one line per candidate passed over, a warning when (given) has
+ * another build-id than the guest's, and which file it took when that is
+ * not the one named.
  */
 int unigdb_find_image(const char *spec, struct usc_target *t, const char *given,
                       char *out, size_t cap);

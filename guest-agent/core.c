@@ -1,4 +1,5 @@
-/* The agent's control block: init, run state and the shared helpers. */
+/* The agent's control block: init, run state, the vCPU table (each vCPU's
+ * state, heartbeat and busy time) and the shared helpers. */
 #include "internal.h"
 
 struct usca_area usca_area;
@@ -57,6 +58,13 @@ int usca_init(const struct usca_config *cfg)
         return -22;
     describe_table(&cb->log, usca_area.log, 1, USCA_LOG_SIZE);
     describe_table(&cb->panic, &usca_area.panic, sizeof(struct usc_panic), 1);
+    for (uint32_t v = 0; v < cb->max_vcpus; v++) {
+        usca_area.vcpus[v].vcpu = v;
+        usca_area.vcpus[v].since = cb->boot_ts;
+    }
+    describe_table(&cb->vcpus, usca_area.vcpus, sizeof(struct usc_vcpu),
+                   cb->max_vcpus);
+    cb->features = USC_FEATURE_RING_EMITTED;
 
     cb->checksum = usc_abi_checksum(cb, USC_CB_HEADER_SIZE);
     cb->state = USC_STATE_RUNNING;
@@ -72,18 +80,76 @@ const struct usc_control_block *usca_control_block(void)
     return usca_ready ? &usca_area.cb : 0;
 }
 
+/* ---- the vCPU table ---------------------------------------------------- */
+/* vCPU (vcpu)'s entry, or NULL past max_vcpus. */
+static struct usc_vcpu *entry(uint32_t vcpu)
+{
+    return vcpu < usca_area.cb.max_vcpus ? &usca_area.vcpus[vcpu] : 0;
+}
+
+void usca_vcpu_set_state(uint32_t vcpu, uint32_t state)
+{
+    struct usc_vcpu *e = entry(vcpu);
+
+    if (!e)
+        return;
+    unsigned long f = usca_seq_begin(&e->seq);
+    __atomic_store_n(&e->state, state, __ATOMIC_RELAXED);
+    usca_seq_end(&e->seq, f);
+}
+
 void usca_vcpu_online(uint32_t vcpu)
 {
-    if (usca_ready && vcpu < 32)
+    struct usc_vcpu *e = entry(vcpu);
+
+    if (!usca_ready || !e)
+        return;
+    unsigned long f = usca_seq_begin(&e->seq);
+    if (e->state == USC_VCPU_OFFLINE) {
+        e->state = USC_VCPU_ONLINE;
+        e->since = usca_port_timestamp();
+    }
+    usca_seq_end(&e->seq, f);
+    if (vcpu < 32)
         __atomic_fetch_or(&usca_area.cb.vcpus_online, 1u << vcpu,
                           __ATOMIC_RELEASE);
 }
 
-void usca_tick(void)
+void usca_vcpu_stopped(void)
 {
     if (usca_ready)
-        __atomic_store_n(&usca_area.cb.heartbeat_ts, usca_port_timestamp(),
-                         __ATOMIC_RELEASE);
+        usca_vcpu_set_state(usca_vcpu(), USC_VCPU_STOPPED);
+}
+
+void usca_tick(void)
+{
+    if (!usca_ready)
+        return;
+    uint64_t now = usca_port_timestamp();
+    struct usc_vcpu *e = entry(usca_vcpu());
+
+    __atomic_store_n(&usca_area.cb.heartbeat_ts, now, __ATOMIC_RELEASE);
+    if (!e)
+        return;
+    unsigned long f = usca_seq_begin(&e->seq);
+    e->heartbeat_ts = now;
+    e->ticks++;
+    usca_seq_end(&e->seq, f);
+}
+
+void usca_vcpu_switch(uint32_t vcpu, uint64_t now, int busy, uint32_t next_id)
+{
+    struct usc_vcpu *e = entry(vcpu);
+
+    if (!e)
+        return;
+    unsigned long f = usca_seq_begin(&e->seq);
+    if (busy && now > e->since)
+        e->busy_time += now - e->since;
+    e->since = now;
+    e->thread_id = next_id;
+    e->switches++;
+    usca_seq_end(&e->seq, f);
 }
 
 void usca_set_state(uint32_t state)
@@ -144,6 +210,8 @@ unsigned long usca_seq_begin(uint64_t *seq)
 
 void usca_seq_end(uint64_t *seq, unsigned long flags)
 {
-    __atomic_store_n(seq, *seq + 1, __ATOMIC_RELEASE);
+    /* An atomic load: other vCPUs' usca_seq_begin try it meanwhile. */
+    __atomic_store_n(seq, __atomic_load_n(seq, __ATOMIC_RELAXED) + 1,
+                     __ATOMIC_RELEASE);
     usca_port_irq_restore(flags);
 }

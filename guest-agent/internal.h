@@ -32,6 +32,7 @@ struct usca_area {
     struct usc_panic panic;
     struct usc_metric metrics[USCA_MAX_METRICS];
     struct usc_thread threads[USCA_MAX_THREADS];
+    struct usc_vcpu vcpus[USCA_MAX_VCPUS];
     char log[USCA_LOG_SIZE];
 } __attribute__((aligned(USC_ABI_PAGE_SIZE)));
 
@@ -85,6 +86,19 @@ void usca_log_append(const char *buf, size_t len, int panicking) USCA_HIDDEN;
  */
 int usca_trace_setup(struct usc_control_block *cb, uint32_t max_vcpus,
                      const struct usca_config *cfg) USCA_HIDDEN;
+
+/*
+ * Set vCPU (vcpu)'s state to (state) (enum usc_vcpu_state) in its entry of
+ * the vCPU table; a vCPU past max_vcpus has none.
+ */
+void usca_vcpu_set_state(uint32_t vcpu, uint32_t state) USCA_HIDDEN;
+
+/*
+ * The scheduler hooks' share of the vCPU table: (vcpu) switches at (now)
+ * to the thread (next_id) (0: idle); until now it ran a thread if (busy).
+ */
+void usca_vcpu_switch(uint32_t vcpu, uint64_t now, int busy,
+                      uint32_t next_id) USCA_HIDDEN;
 
 /* Record (f) (may be NULL) as an agent_panic event on this vCPU's ring. */
 void usca_trace_panic(const struct usca_fault *f) USCA_HIDDEN;

@@ -25,7 +25,8 @@ struct usc_thread *usca_thread_create(uint32_t id, const char *name)
     if (t) {
         unsigned long f = usca_seq_begin(&t->seq);
         t->id = id;
-        t->state = USC_THREAD_RUNNABLE;
+        /* state is also read outside the slot's seq, by this scan */
+        __atomic_store_n(&t->state, USC_THREAD_RUNNABLE, __ATOMIC_RELAXED);
         t->vcpu = usca_vcpu();
         t->flags = 0;
         t->cpu_time = 0;
@@ -55,8 +56,11 @@ void usca_thread_set_state(struct usc_thread *t, uint32_t state,
     if (!t)
         return;
     unsigned long f = usca_seq_begin(&t->seq);
-    t->state = state;
+    __atomic_store_n(&t->state, state, __ATOMIC_RELAXED);
     t->wait_obj = wait_obj;
+    /* Running yet waiting: it spins on wait_obj, its vCPU busy. */
+    t->flags =
+        state == USC_THREAD_RUNNING && wait_obj ? USC_THREAD_SPINNING : 0;
     usca_seq_end(&t->seq, f);
 }
 
@@ -68,13 +72,16 @@ void usca_thread_switch_regs(struct usc_thread *prev, struct usc_thread *next,
     uint64_t now = usca_port_timestamp();
     uint32_t vcpu = usca_vcpu();
 
+    usca_vcpu_switch(vcpu, now, usca_current[vcpu] != 0, next ? next->id : 0);
     if (prev) {
         unsigned long f = usca_seq_begin(&prev->seq);
         /* It ran since it was switched in, even if it has just blocked. */
         if (usca_current[vcpu] == prev && now > prev->last_switch_ts)
             prev->cpu_time += now - prev->last_switch_ts;
         if (prev->state == USC_THREAD_RUNNING)
-            prev->state = USC_THREAD_RUNNABLE;
+            __atomic_store_n(&prev->state, USC_THREAD_RUNNABLE,
+                             __ATOMIC_RELAXED);
+        prev->flags = 0;
         if (regs) {
             prev->regs.rip = regs->rip;
             prev->regs.rsp = regs->rsp;
@@ -89,7 +96,8 @@ void usca_thread_switch_regs(struct usc_thread *prev, struct usc_thread *next,
     }
     if (next) {
         unsigned long f = usca_seq_begin(&next->seq);
-        next->state = USC_THREAD_RUNNING;
+        __atomic_store_n(&next->state, USC_THREAD_RUNNING, __ATOMIC_RELAXED);
+        next->flags = 0;
         next->vcpu = vcpu;
         next->last_switch_ts = now;
         next->switches++;
@@ -108,8 +116,9 @@ void usca_thread_exit(struct usc_thread *t)
     unsigned long f = usca_seq_begin(&t->seq);
     if (usca_current[vcpu] == t && now > t->last_switch_ts)
         t->cpu_time += now - t->last_switch_ts;
-    t->state = USC_THREAD_EXITED;
+    __atomic_store_n(&t->state, USC_THREAD_EXITED, __ATOMIC_RELAXED);
     t->wait_obj = 0;
+    t->flags = 0;
     usca_seq_end(&t->seq, f);
     if (usca_current[vcpu] == t)
         usca_current[vcpu] = 0;

@@ -51,6 +51,15 @@ static inline void add_local(uint32_t *p, uint32_t v)
 #endif
 }
 
+static inline void inc_local(uint64_t *p)
+{
+#if defined(__x86_64__)
+    __asm__ volatile("incq %0" : "+m"(*p) : : "memory", "cc");
+#else
+    __atomic_fetch_add(p, 1, __ATOMIC_RELAXED);
+#endif
+}
+
 static inline struct usc_trace_packet *packet(const struct ring *r,
                                               uint64_t number)
 {
@@ -257,6 +266,9 @@ void usca_trace_emit(struct usca_tracepoint *tp, uint64_t a0, uint64_t a1,
 
     if (!size)
         return; /* never registered */
+    /* Every event is either written or counted lost: emitted says how
+     * many there were, so the host can check the two add up. */
+    inc_local(&d->emitted);
     /*
      * Reserve with one compare-and-swap, the timestamp read between the
      * load and the swap: an interrupt that records an event in between

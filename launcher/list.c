@@ -89,8 +89,8 @@ static void print_agent_only(const char *name, int width)
                               : st == USC_STATE_HALTED   ? USC_VM_SHUTDOWN
                                                          : USC_VM_UNKNOWN;
 
-    printf("%-*s %-8s %5s %7s %8s %5s\n", width, name, usc_vm_state_name(state),
-           "-", "-", "-", agent);
+    printf("%-*s %-8s %5s %7s %8s %5s %s\n", width, name,
+           usc_vm_state_name(state), "-", "-", "-", agent, "-");
     fflush(stdout);
 }
 
@@ -117,7 +117,7 @@ static void print_guest(const char *name, int width, time_t now)
     struct usc_guest_info gi;
     enum usc_vm_state state = USC_VM_DEAD;
     char vcpus[16] = "-", mem[24] = "-", uptime[24] = "-";
-    const char *agent = "-";
+    const char *agent = "-", *state_name, *core = "-";
     int known = usc_guest_info_read(name, &gi) == 0;
 
     if (!known && agent_only(name)) {
@@ -140,8 +140,16 @@ static void print_guest(const char *name, int width, time_t now)
         if (known)
             format_uptime((int64_t)now - gi.start_time, uptime, sizeof(uptime));
     }
-    printf("%-*s %-8s %5s %7s %8s %5s\n", width, name, usc_vm_state_name(state),
-           vcpus, mem, uptime, agent);
+    state_name = usc_vm_state_name(state);
+    /* QEMU gone: how unirun saw the guest end, when it did. */
+    if (state == USC_VM_DEAD && known &&
+        (!strcmp(gi.state, USC_GUEST_EXITED) ||
+         !strcmp(gi.state, USC_GUEST_CRASHED)))
+        state_name = gi.state;
+    if (known && gi.core[0])
+        core = gi.core;
+    printf("%-*s %-8s %5s %7s %8s %5s %s\n", width, name, state_name, vcpus,
+           mem, uptime, agent, core);
     fflush(stdout);
 }
 
@@ -179,8 +187,8 @@ static void print_vmm(const struct usc_vmm_proc *p, int width, time_t now)
     }
     if (start >= 0)
         format_uptime((int64_t)now - start, uptime, sizeof(uptime));
-    printf("%-*s %-8s %5s %7s %8s %5s  (%s, not unirun's)\n", width, target,
-           usc_vm_state_name(state), vcpus, mem, uptime, agent,
+    printf("%-*s %-8s %5s %7s %8s %5s %s  (%s, not unirun's)\n", width, target,
+           usc_vm_state_name(state), vcpus, mem, uptime, agent, "-",
            usc_vmm_name(p->kind));
     fflush(stdout);
     usc_agent_close(a);
@@ -214,8 +222,8 @@ int unirun_list(void)
     for (i = 0; i < nvmms; i++)
         if (!vmms[i].ours && vmms[i].readable && width < 14)
             width = 14; /* "pid:" and a pid */
-    printf("%-*s %-8s %5s %7s %8s %5s\n", width, "NAME", "STATE", "VCPUS",
-           "MEM", "UPTIME", "AGENT");
+    printf("%-*s %-8s %5s %7s %8s %5s %s\n", width, "NAME", "STATE", "VCPUS",
+           "MEM", "UPTIME", "AGENT", "CORE");
     for (i = 0; i < n; i++)
         print_guest(names[i], width, time(NULL));
     for (i = 0; i < nvmms; i++)

@@ -19,6 +19,7 @@ enum {
     OPT_ACCEL,
     OPT_DETACH,
     OPT_CONSOLE,
+    OPT_KEEP,
     OPT_LIST,
     OPT_STOP,
 };
@@ -30,6 +31,7 @@ static const struct option long_options[] = {
     {"accel", required_argument, NULL, OPT_ACCEL},
     {"detach", no_argument, NULL, OPT_DETACH},
     {"console", no_argument, NULL, OPT_CONSOLE},
+    {"keep", no_argument, NULL, OPT_KEEP},
     {"list", no_argument, NULL, OPT_LIST},
     {"stop", required_argument, NULL, OPT_STOP},
     {"help", no_argument, NULL, 'h'},
@@ -43,8 +45,10 @@ void unirun_usage(void)
         "Usage: unirun [OPTION]... IMAGE [-- KERNEL-ARGS]\n"
         "       unirun --list\n"
         "       unirun --stop NAME\n"
-        "Boot the unikernel IMAGE (a PVH ELF) under QEMU, wired for the\n"
-        "uniscope tools, which then reach it by its NAME.\n"
+        "Boot the unikernel IMAGE (a PVH ELF or a multiboot image) under\n"
+        "QEMU, wired for the uniscope tools, which then reach it by its\n"
+        "NAME. A guest that crashes leaves its core in the run directory\n"
+        "(unicore list shows them).\n"
         "\n"
         "  --name N          guest name (default: from IMAGE, plus a suffix)\n"
         "  --memory MIB      guest RAM in MiB (default %u)\n"
@@ -53,13 +57,17 @@ void unirun_usage(void)
         "                    /dev/kvm works, else tcg)\n"
         "  --detach          run in the background; print the name\n"
         "  --console         also show the guest's console on the terminal\n"
+        "  --keep            hold a crashed guest, stopped, for a live look\n"
+        "                    (unigdb NAME) until unirun --stop NAME\n"
         "  --list            list guests: NAME STATE VCPUS MEM UPTIME AGENT\n"
+        "                    CORE\n"
         "  --stop NAME       stop a guest and remove its files\n"
         "  -h, --help        show this help\n"
         "  -V, --version     show the version\n"
         "\n"
         "In the foreground unirun exits with the guest's status (written to\n"
-        "isa-debug-exit), 1 when QEMU could not start, 2 on a usage error.\n"
+        "port 0x501, as for isa-debug-exit), 1 when QEMU could not start, 2\n"
+        "on a usage error.\n"
         "Run directory: $UNISCOPE_RUNDIR, $XDG_RUNTIME_DIR/uniscope or\n"
         "/tmp/uniscope-$UID. QEMU: $UNISCOPE_QEMU or qemu-system-x86_64.\n",
         DEFAULT_MEMORY_MIB, DEFAULT_VCPUS);
@@ -146,6 +154,9 @@ static int take_option(int c, const char *arg, struct unirun_opts *o,
         break;
     case OPT_CONSOLE:
         o->console = 1;
+        break;
+    case OPT_KEEP:
+        o->keep = 1;
         break;
     default:
         return usage_error("option", "unknown");

@@ -91,13 +91,14 @@ static int opt_path(const char *name, const char *file, char *buf, size_t size)
          : 0)
 
 int unirun_qemu_cmd(const struct unirun_opts *o, const char *name,
-                    const char *image, const char *accel,
-                    struct unirun_qemu_cmd *cmd)
+                    const char *image, const char *accel, int exit_fd,
+                    int monitor_fd, struct unirun_qemu_cmd *cmd)
 {
     char mem[2 * PATH_MAX], qmp[2 * PATH_MAX], gdb[2 * PATH_MAX];
     char con[2 * PATH_MAX], ram[2 * PATH_MAX + 80], size[16], smp[16];
     char qmp_dev[2 * PATH_MAX + 32], gdb_dev[2 * PATH_MAX + 32];
-    char con_dev[2 * PATH_MAX + 48];
+    char con_dev[2 * PATH_MAX + 48], exit_dev[64], exit_port[64];
+    char mon_dev[64];
     const char *qemu = getenv("UNISCOPE_QEMU");
     int err;
 
@@ -122,19 +123,35 @@ int unirun_qemu_cmd(const struct unirun_opts *o, const char *name,
                   : FORMAT(con_dev, "stdio,id=con,logfile=%s,signal=off", con);
     else
         err = err ? err : FORMAT(con_dev, "file,id=con,path=%s", con);
+    err = err ? err
+              : FORMAT(exit_dev, "file,id=exitport,path=/dev/fd/%d", exit_fd);
+    err = err ? err
+              : FORMAT(exit_port, "isa-serial,iobase=%#x,chardev=exitport",
+                       UNIRUN_EXIT_PORT);
+    err = err ? err : FORMAT(mon_dev, "socket,id=unirun,fd=%d", monitor_fd);
     if (err)
         return err;
     /*
      * -name early: usc_guest_pid_alive finds the guest's QEMU by it. -S:
      * the guest runs only once QMP answers (unirun then sends cont), so a
      * guest that exits at once is never taken for a QEMU that failed.
+     *
+     * The exit port: isa-debug-exit would make QEMU exit() on the write,
+     * taking registers and a live look with it, and isa-debugcon drops
+     * the 2- and 4-byte writes unikernels make. A 16550 UART placed at the
+     * port takes any of them, byte by byte, and sends the low byte, which
+     * lands in its transmit register, to the chardev. pvpanic comes after
+     * it, so that port 0x505 (the UART's MCR) is pvpanic's. -action holds
+     * a guest that powers off, resets (a triple fault) or panics, stopped.
      */
-    err = add_all(cmd, qemu, "-name", name, "-S", "-nodefaults", "-display",
-                  "none", "-no-reboot", "-machine", "pc,memory-backend=ram",
-                  "-object", ram, "-m", size, "-smp", smp, "-accel", accel,
-                  "-device", "isa-debug-exit", "-qmp", qmp_dev, "-gdb", gdb_dev,
-                  "-chardev", con_dev, "-serial", "chardev:con", "-kernel",
-                  image, (char *)NULL);
+    err = add_all(
+        cmd, qemu, "-name", name, "-S", "-nodefaults", "-display", "none",
+        "-action", "shutdown=pause,reboot=shutdown,panic=pause", "-machine",
+        "pc,memory-backend=ram", "-object", ram, "-m", size, "-smp", smp,
+        "-accel", accel, "-chardev", exit_dev, "-device", exit_port, "-device",
+        "pvpanic", "-qmp", qmp_dev, "-chardev", mon_dev, "-mon",
+        "chardev=unirun,mode=control", "-gdb", gdb_dev, "-chardev", con_dev,
+        "-serial", "chardev:con", "-kernel", image, (char *)NULL);
     if (!err && o->kernel_args)
         err = add_all(cmd, "-append", o->kernel_args, (char *)NULL);
     if (err)

@@ -14,6 +14,9 @@
 #define QUIT_GRACE_MS 5000  /* QMP quit: QEMU exits at once */
 #define TERM_GRACE_MS 3000  /* SIGTERM: a clean shutdown too */
 #define KILL_GRACE_MS 2000  /* SIGKILL: the kernel's time to tear down */
+/* A supervisor writing a crashed guest's core finishes it before it ends
+ * QEMU: a core of a large guest takes a while. */
+#define SUPERVISOR_GRACE_MS 60000
 #define POLL_MS 20
 
 /* Wait up to (timeout_ms) for (pid), QEMU of guest (name), to be gone. */
@@ -70,6 +73,27 @@ static int end_qemu(pid_t pid, const char *name, int asked)
     return wait_gone(pid, name, 0) ? 0 : -ETIMEDOUT;
 }
 
+/*
+ * Ask the unirun supervising guest (name) to end it (SIGUSR1: it quits
+ * QEMU, after a core it may be writing) and wait until it has gone.
+ * Returns 1 when it did; 0 when there was none to ask or it took too long
+ * (the caller then ends QEMU itself).
+ */
+static int stop_supervisor(const char *name, const struct usc_guest_info *gi)
+{
+    int64_t deadline = unirun_now_ms() + SUPERVISOR_GRACE_MS;
+
+    if (gi->supervisor <= 0 || !usc_guest_supervised(name) ||
+        kill((pid_t)gi->supervisor, SIGUSR1) != 0)
+        return 0;
+    while (usc_guest_supervised(name)) {
+        if (unirun_now_ms() >= deadline)
+            return 0;
+        poll(NULL, 0, POLL_MS);
+    }
+    return 1;
+}
+
 int unirun_stop(const char *name)
 {
     char dir[PATH_MAX];
@@ -95,10 +119,13 @@ int unirun_stop(const char *name)
         unirun_error(name, "no such guest");
         return UNIRUN_EXIT_FAIL;
     }
-    /* A recycled pid is never ours: usc_guest_pid_alive checks its -name. */
-    if (usc_guest_info_read(name, &gi) == 0 &&
-        usc_guest_pid_alive(gi.pid, name))
-        pid = (pid_t)gi.pid;
+    /* A recycled pid is never ours: usc_guest_pid_alive checks its -name;
+     * a supervisor is known by the lock it holds. */
+    if (usc_guest_info_read(name, &gi) == 0) {
+        stop_supervisor(name, &gi);
+        if (usc_guest_pid_alive(gi.pid, name))
+            pid = (pid_t)gi.pid;
+    }
     quit = qmp_quit(name, &pid);
     if (pid) {
         err = end_qemu(pid, name, quit == 0);

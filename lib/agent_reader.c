@@ -17,6 +17,7 @@ struct usc_agent {
     struct usc_gtable trace_rings;
     struct usc_gtable log;
     struct usc_gtable panic;
+    struct usc_gtable vcpus;
 };
 
 /*
@@ -113,6 +114,11 @@ static int open_tables(struct usc_agent *a)
     if (!err)
         err = usc_gtable_init(&a->panic, pm, &cb->panic,
                               sizeof(struct usc_panic), 1);
+    /* absent (capacity 0) from agents before it; never more vCPUs than
+     * the guest says it may run */
+    if (!err)
+        err = usc_gtable_init(&a->vcpus, pm, &cb->vcpus,
+                              sizeof(struct usc_vcpu), cb->max_vcpus);
     return err;
 }
 
@@ -208,6 +214,16 @@ int usc_agent_status(struct usc_agent *a, struct usc_agent_status *st)
     if (!err)
         err =
             usc_guestmem_load_u32(pm, LIVE(a, vcpus_online), &st->vcpus_online);
+    if (!err && a->hdr.max_vcpus < 32) {
+        uint32_t valid = (1u << a->hdr.max_vcpus) - 1;
+        st->vcpus_beyond = st->vcpus_online & ~valid;
+        st->vcpus_online &= valid;
+    }
+    if (!err)
+        err =
+            usc_guestmem_load_u32(pm, LIVE(a, panic_others), &st->panic_others);
+    if (!err && st->panic_others > USC_PANIC_OTHERS_STOPPED)
+        err = -EINVAL;
     if (!err)
         err =
             usc_guestmem_load_u64(pm, LIVE(a, heartbeat_ts), &st->heartbeat_ts);
@@ -414,6 +430,40 @@ int usc_agent_log(struct usc_agent *a, char *buf, size_t cap, size_t *len,
     return 0;
 }
 
+uint32_t usc_agent_nvcpus(const struct usc_agent *a)
+{
+    return a->vcpus.capacity;
+}
+
+int usc_agent_vcpu_at(struct usc_agent *a, uint32_t vcpu,
+                      struct usc_agent_vcpu *out, int *settled)
+{
+    struct usc_vcpu raw;
+    int err;
+
+    memset(out, 0, sizeof(*out));
+    *settled = 0;
+    if (vcpu >= a->vcpus.capacity)
+        return -ERANGE;
+    err = usc_gtable_read_seq(&a->vcpus, vcpu, &raw, sizeof(raw));
+    *settled = err != -EAGAIN;
+    if (err == -EAGAIN)
+        err = usc_gtable_read(&a->vcpus, vcpu, &raw, sizeof(raw));
+    if (err)
+        return err;
+    if (raw.vcpu != vcpu || raw.state > USC_VCPU_PANICKED)
+        return -EINVAL;
+    out->vcpu = raw.vcpu;
+    out->state = raw.state;
+    out->thread_id = raw.thread_id;
+    out->heartbeat_ts = raw.heartbeat_ts;
+    out->ticks = raw.ticks;
+    out->busy_time = raw.busy_time;
+    out->since = raw.since;
+    out->switches = raw.switches;
+    return 0;
+}
+
 int usc_agent_panic(struct usc_agent *a, struct usc_panic *out)
 {
     struct usc_panic raw;
@@ -431,5 +481,22 @@ int usc_agent_panic(struct usc_agent *a, struct usc_panic *out)
         raw.vcpu >= a->hdr.max_vcpus)
         return -EINVAL;
     *out = raw;
+    return 0;
+}
+
+int usc_panic_has_frame(const struct usc_panic *p)
+{
+    /* No code runs at 0: a frame's rip is never zero. */
+    return p->regs.rip != 0;
+}
+
+int usc_panic_regs(const struct usc_panic *p, const struct usc_regs *vcpu,
+                   struct usc_regs *out)
+{
+    if (usc_panic_has_frame(p)) {
+        *out = p->regs;
+        return 1;
+    }
+    *out = *vcpu;
     return 0;
 }

@@ -39,7 +39,11 @@ struct usc_agent;
 /* The live part of the control block, as one usc_agent_status call saw it. */
 struct usc_agent_status {
     uint32_t state;             /* enum usc_run_state, checked */
-    uint32_t vcpus_online;      /* bitmap of the first 32 vCPUs */
+    uint32_t vcpus_online;      /* bitmap of the first 32 vCPUs, only those
+                                   below the header's max_vcpus */
+    uint32_t vcpus_beyond;      /* bits the guest set at or above max_vcpus
+                                   (corrupt: never counted online) */
+    uint32_t panic_others;      /* enum usc_panic_others, checked */
     uint64_t heartbeat_ts;      /* timestamp of the guest's last tick */
     uint32_t metrics_count;     /* <= metrics capacity */
     uint32_t threads_used;      /* <= threads capacity */
@@ -66,6 +70,18 @@ struct usc_agent_thread {
     uint64_t wait_obj;
     char name[USC_NAME_MAX];
     struct usc_saved_regs regs; /* meaningful when state != RUNNING */
+};
+
+/* One vCPU's entry of the agent's vCPU table. */
+struct usc_agent_vcpu {
+    uint32_t vcpu;      /* its index, checked equal to the entry's */
+    uint32_t state;     /* enum usc_vcpu_state, checked */
+    uint32_t thread_id; /* agent thread it runs, 0: idle */
+    uint64_t heartbeat_ts;
+    uint64_t ticks;
+    uint64_t busy_time; /* ticks it ran threads, up to since */
+    uint64_t since;     /* its last switch; busy since then if thread_id */
+    uint64_t switches;
 };
 
 /*
@@ -159,6 +175,22 @@ int usc_agent_thread_at(struct usc_agent *a, uint32_t slot,
                         struct usc_agent_thread *out, int *settled);
 
 /*
+ * Number of entries in (a)'s vCPU table (0: an agent without one), at
+ * most the header's max_vcpus (checked at open).
+ */
+uint32_t usc_agent_nvcpus(const struct usc_agent *a);
+
+/*
+ * Copy entry (vcpu) of (a)'s vCPU table into (out), under its sequence
+ * counter; one that never settles is taken as it stands, checked, with
+ * (*settled) 0 (else 1). Returns 0; -ERANGE for (vcpu) beyond the table
+ * (or no table); -EINVAL for an entry naming another vCPU or a bad state;
+ * -EFAULT.
+ */
+int usc_agent_vcpu_at(struct usc_agent *a, uint32_t vcpu,
+                      struct usc_agent_vcpu *out, int *settled);
+
+/*
  * Copy the newest bytes of (a)'s console log, at most (cap), into (buf)
  * (not NUL-terminated), their number into (*len) and the log position
  * they end at into (*head) (may be NULL). Bytes the guest may have
@@ -176,5 +208,23 @@ int usc_agent_log(struct usc_agent *a, char *buf, size_t cap, size_t *len,
  * -EINVAL for an unterminated reason or a bad vCPU; -EAGAIN; -EFAULT.
  */
 int usc_agent_panic(struct usc_agent *a, struct usc_panic *out);
+
+/*
+ * Does the panic record (p) carry a register frame? A panic recorded
+ * without one (usca_panic(reason, NULL), which the agent's API allows)
+ * has all its registers zero.
+ */
+int usc_panic_has_frame(const struct usc_panic *p);
+
+/*
+ * The registers of the thread that panicked, into (out): the record's
+ * frame when it has one (returns 1); else (vcpu), the registers of the
+ * vCPU it ran on (p->vcpu), which then sits in usca_panic's halt loop,
+ * called from the function that panicked (returns 0); (vcpu) may be NULL
+ * when the record has a frame. Every tool takes a panicked thread's
+ * registers from here.
+ */
+int usc_panic_regs(const struct usc_panic *p, const struct usc_regs *vcpu,
+                   struct usc_regs *out);
 
 #endif /* USC_AGENT_READER_H */

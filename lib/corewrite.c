@@ -425,11 +425,28 @@ static void put_prpsinfo(unsigned char *d, const struct usc_note_hdr *note)
     memcpy(d + PRPSINFO_PSARGS, args, strnlen(args, PRPSINFO_PSARGS_LEN));
 }
 
+/* The console bytes the core keeps: the last USC_NOTE_CONSOLE_MAX. */
+static size_t console_kept(const struct usc_core_plan *p,
+                           const unsigned char **from)
+{
+    size_t n = p->d.console ? p->d.console_len : 0;
+
+    if (n > USC_NOTE_CONSOLE_MAX)
+        n = USC_NOTE_CONSOLE_MAX;
+    *from =
+        n ? (const unsigned char *)p->d.console + p->d.console_len - n : NULL;
+    return n;
+}
+
 static uint64_t notes_size(const struct usc_core_plan *p)
 {
+    const unsigned char *con;
+    size_t ncon = console_kept(p, &con);
+
     return p->d.nvcpus * note_size(5, PRSTATUS_SIZE) +
            note_size(5, PRPSINFO_SIZE) +
-           note_size(sizeof(USC_NOTE_NAME), usc_note_size(p->d.nvcpus));
+           note_size(sizeof(USC_NOTE_NAME), usc_note_size(p->d.nvcpus)) +
+           (ncon ? note_size(sizeof(USC_NOTE_NAME), ncon) : 0);
 }
 
 static int put_notes(const struct usc_core_plan *p, unsigned char *at,
@@ -437,6 +454,8 @@ static int put_notes(const struct usc_core_plan *p, unsigned char *at,
 {
     unsigned char prstatus[PRSTATUS_SIZE], prpsinfo[PRPSINFO_SIZE];
     size_t size = usc_note_size(p->d.nvcpus);
+    const unsigned char *con;
+    size_t ncon = console_kept(p, &con);
     struct usc_note_vcpu *recs = calloc(p->d.nvcpus, sizeof(*recs));
     unsigned char *desc = malloc(size);
     long n;
@@ -460,7 +479,9 @@ static int put_notes(const struct usc_core_plan *p, unsigned char *at,
         err = (int)n;
         goto out;
     }
-    put_note(at, USC_NOTE_NAME, USC_NOTE_TYPE, desc, (size_t)n);
+    at = put_note(at, USC_NOTE_NAME, USC_NOTE_TYPE, desc, (size_t)n);
+    if (ncon)
+        put_note(at, USC_NOTE_NAME, USC_NOTE_TYPE_CONSOLE, con, ncon);
 out:
     free(recs);
     free(desc);

@@ -15,14 +15,14 @@
  *   ELF header, program headers (PN_XNUM past 65534), the PT_NOTE:
  *     NT_PRSTATUS "CORE" per vCPU (336 bytes, pid = vCPU index + 1), in the
  *     order given (the faulting vCPU first), NT_PRPSINFO "CORE", then the
- *     USCOPE note; then, page-aligned, every non-zero page of guest RAM
- *     once, in physical order.
- *   PT_LOADs: for each guest-virtual range the page tables map onto RAM,
- *     p_vaddr = its virtual address, p_paddr = physical, p_offset = where
- *     those physical pages' bytes lie (so aliases share the bytes); RAM no
- *     virtual range maps gets p_vaddr = USC_CORE_UNMAPPED_VADDR + p_paddr.
- *     Pages of zeros are not in the file: a PT_LOAD's p_memsz runs past its
- *     p_filesz over them, or it has no file bytes at all.
+ *     USCOPE note and, when given, the USCOPE console note; then, page-aligned,
+ * every non-zero page of guest RAM once, in physical order. PT_LOADs: for each
+ * guest-virtual range the page tables map onto RAM, p_vaddr = its virtual
+ * address, p_paddr = physical, p_offset = where those physical pages' bytes lie
+ * (so aliases share the bytes); RAM no virtual range maps gets p_vaddr =
+ * USC_CORE_UNMAPPED_VADDR + p_paddr. Pages of zeros are not in the file: a
+ * PT_LOAD's p_memsz runs past its p_filesz over them, or it has no file bytes
+ * at all.
  *
  * Writing goes in three steps so that the guest need only be paused for
  * the first two: usc_core_plan (find the pages with data, lay the file
@@ -89,6 +89,11 @@ struct usc_core_desc {
     uint32_t nvcpus;
     /* The USCOPE header: version, sizes and nvcpus are filled in. */
     struct usc_note_hdr note;
+    /* May be NULL: the guest's console output, written as the USCOPE
+     * note of type USC_NOTE_TYPE_CONSOLE; only its last
+     * USC_NOTE_CONSOLE_MAX bytes are kept. */
+    const void *console;
+    size_t console_len;
 };
 
 /* Where the bytes come from. */

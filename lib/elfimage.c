@@ -1,5 +1,5 @@
 /* Reads a unikernel image's symbols, executable ranges and build-id with
- * libelf. */
+ * libelf; reads any ELF file's build-id and kind. */
 #include "elfimage.h"
 
 #include <errno.h>
@@ -7,6 +7,8 @@
 #include <gelf.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <uniscope/abi.h>
 #include <unistd.h>
 
 struct sym {
@@ -24,7 +26,7 @@ struct usc_elfimage {
     size_t nsyms;
     struct range *text;
     size_t ntext;
-    uint8_t build_id[64];
+    uint8_t build_id[USC_BUILD_ID_MAX];
     size_t build_id_len;
 };
 
@@ -87,20 +89,6 @@ static int load_segments(Elf *elf, struct usc_elfimage *img)
             ph.p_vaddr + ph.p_memsz >= ph.p_vaddr)
             img->text[img->ntext++] =
                 (struct range){ph.p_vaddr, ph.p_vaddr + ph.p_memsz};
-        if (ph.p_type != PT_NOTE)
-            continue;
-        Elf_Data *d =
-            elf_getdata_rawchunk(elf, ph.p_offset, ph.p_filesz, ELF_T_NHDR);
-        size_t off = 0, name_off, desc_off;
-        GElf_Nhdr nh;
-        while (d && (off = gelf_getnote(d, off, &nh, &name_off, &desc_off))) {
-            if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
-                memcmp((char *)d->d_buf + name_off, "GNU", 4) == 0 &&
-                nh.n_descsz <= sizeof(img->build_id)) {
-                memcpy(img->build_id, (char *)d->d_buf + desc_off, nh.n_descsz);
-                img->build_id_len = nh.n_descsz;
-            }
-        }
     }
     return 0;
 }
@@ -131,6 +119,10 @@ int usc_elfimage_open(const char *path, struct usc_elfimage **out)
         err = load_segments(elf, img);
     if (err)
         goto err;
+    /* An image without a build-id, or with a malformed one, has none. */
+    if (usc_elf_build_id(elf, img->build_id, sizeof(img->build_id),
+                         &img->build_id_len) != 0)
+        img->build_id_len = 0;
     elf_end(elf);
     close(fd);
     *out = img;
@@ -208,4 +200,165 @@ int usc_elfimage_build_id(const struct usc_elfimage *img, uint8_t *buf,
     memcpy(buf, img->build_id, img->build_id_len);
     *len = img->build_id_len;
     return 0;
+}
+
+/* ---- build-ids and kinds, of any ELF file -------------------------------- */
+
+/*
+ * Look through the notes (d) for the GNU build-id. Returns 0 with it in
+ * (buf, *len); -ENOENT; -EBADMSG for a build-id note of the wrong size or
+ * notes that run past their end.
+ */
+static int id_in_notes(Elf_Data *d, uint8_t *buf, size_t cap, size_t *len)
+{
+    size_t off = 0, next, name_off, desc_off;
+    GElf_Nhdr nh;
+
+    if (!d || !d->d_buf)
+        return -ENOENT;
+    while (off < d->d_size) {
+        next = gelf_getnote(d, off, &nh, &name_off, &desc_off);
+        if (next == 0)
+            return -EBADMSG; /* a note past the end */
+        if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+            memcmp((const char *)d->d_buf + name_off, "GNU", 4) == 0) {
+            if (nh.n_descsz < USC_BUILD_ID_MIN || nh.n_descsz > cap)
+                return -EBADMSG;
+            memcpy(buf, (const char *)d->d_buf + desc_off, nh.n_descsz);
+            *len = nh.n_descsz;
+            return 0;
+        }
+        off = next;
+    }
+    return -ENOENT;
+}
+
+int usc_elf_build_id(Elf *elf, uint8_t *buf, size_t cap, size_t *len)
+{
+    size_t phnum = 0;
+    Elf_Scn *scn = NULL;
+    int err, bad = 0;
+
+    *len = 0;
+    if (cap > USC_BUILD_ID_MAX)
+        cap = USC_BUILD_ID_MAX;
+    if (elf_getphdrnum(elf, &phnum) != 0)
+        phnum = 0;
+    for (size_t i = 0; i < phnum; i++) {
+        GElf_Phdr ph;
+
+        if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_NOTE ||
+            ph.p_filesz == 0)
+            continue;
+        err = id_in_notes(
+            elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz,
+                                 ph.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR),
+            buf, cap, len);
+        if (err != -ENOENT)
+            return err;
+    }
+    /* As elfutils does: the sections too, for a note in a segment that is
+     * not a PT_NOTE (Unikraft's linker scripts put it in a PT_LOAD). */
+    while ((scn = elf_nextscn(elf, scn)) != NULL) {
+        GElf_Shdr sh;
+
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE)
+            continue;
+        err = id_in_notes(elf_getdata(scn, NULL), buf, cap, len);
+        if (err == -EBADMSG)
+            bad = 1;
+        else if (err != -ENOENT)
+            return err;
+    }
+    return bad ? -EBADMSG : -ENOENT;
+}
+
+/* Do (elf)'s headers lie inside its (size) bytes? A file cut short does
+ * not count as an image. */
+static int headers_fit(Elf *elf, const GElf_Ehdr *eh, uint64_t size)
+{
+    size_t n;
+
+    /* libelf quietly drops tables the file cannot hold: compare with
+     * what the header claims. */
+    if (elf_getphdrnum(elf, &n) != 0 ||
+        (eh->e_phnum && eh->e_phnum != PN_XNUM && n != eh->e_phnum) ||
+        (n && (eh->e_phoff > size ||
+               (uint64_t)n * eh->e_phentsize > size - eh->e_phoff)))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        GElf_Phdr ph;
+        if (!gelf_getphdr(elf, (int)i, &ph))
+            return 0;
+    }
+    if (elf_getshdrnum(elf, &n) != 0 || (eh->e_shnum && n != eh->e_shnum) ||
+        (n && (eh->e_shoff > size ||
+               (uint64_t)n * eh->e_shentsize > size - eh->e_shoff)))
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        GElf_Shdr sh;
+        Elf_Scn *scn = elf_getscn(elf, i);
+        if (!scn || !gelf_getshdr(scn, &sh))
+            return 0;
+        if (sh.sh_type != SHT_NOBITS &&
+            (sh.sh_offset > size || sh.sh_size > size - sh.sh_offset))
+            return 0;
+    }
+    return 1;
+}
+
+int usc_elf_probe(Elf *elf, struct usc_elf_probe *out)
+{
+    Elf_Scn *scn = NULL;
+    size_t shstrndx, size = 0;
+    GElf_Ehdr eh;
+
+    memset(out, 0, sizeof(*out));
+    if (!elf || elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &eh) ||
+        !elf_rawfile(elf, &size) || !headers_fit(elf, &eh, size))
+        return -ENOEXEC;
+    out->elfclass = gelf_getclass(elf);
+    out->machine = eh.e_machine;
+    out->type = eh.e_type;
+    if (elf_getshdrstrndx(elf, &shstrndx) != 0)
+        shstrndx = SHN_UNDEF;
+    while ((scn = elf_nextscn(elf, scn)) != NULL) {
+        GElf_Shdr sh;
+        const char *name;
+
+        if (!gelf_getshdr(scn, &sh))
+            continue;
+        if (sh.sh_type == SHT_SYMTAB && sh.sh_entsize && sh.sh_size)
+            out->has_symtab = 1;
+        name = shstrndx != SHN_UNDEF ? elf_strptr(elf, shstrndx, sh.sh_name)
+                                     : NULL;
+        if (name && sh.sh_type != SHT_NOBITS && sh.sh_size &&
+            !strcmp(name, ".debug_info"))
+            out->has_debug_info = 1;
+    }
+    out->build_id_err = usc_elf_build_id(
+        elf, out->build_id, sizeof(out->build_id), &out->build_id_len);
+    return 0;
+}
+
+int usc_elf_probe_file(const char *path, struct usc_elf_probe *out)
+{
+    struct stat st;
+    Elf *elf;
+    int fd, err;
+
+    memset(out, 0, sizeof(*out));
+    elf_version(EV_CURRENT);
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return -ENOEXEC;
+    }
+    elf = elf_begin(fd, ELF_C_READ, NULL);
+    err = usc_elf_probe(elf, out);
+    elf_end(elf);
+    close(fd);
+    return err;
 }

@@ -1,7 +1,8 @@
-/* Deadlines and non-blocking socket I/O shared by the protocol clients. */
+/* Deadlines, non-blocking socket I/O, and reading a file's tail. */
 #include "fdio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -10,6 +11,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -174,4 +176,29 @@ int usc_tcp_connect(const char *hostport, int64_t deadline, int *fd)
     setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     *fd = s;
     return 0;
+}
+
+int usc_file_read_tail(const char *path, void *buf, size_t cap, size_t *len)
+{
+    struct stat st;
+    off_t from;
+    ssize_t n;
+    int fd, err = 0;
+
+    *len = 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return -EINVAL;
+    }
+    from = (uint64_t)st.st_size > cap ? st.st_size - (off_t)cap : 0;
+    n = cap ? pread(fd, buf, cap, from) : 0;
+    if (n < 0)
+        err = -errno;
+    else
+        *len = (size_t)n;
+    close(fd);
+    return err;
 }

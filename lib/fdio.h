@@ -1,4 +1,4 @@
-/* Deadlines and non-blocking socket I/O shared by the protocol clients. */
+/* Deadlines, non-blocking socket I/O, and reading a file's tail. */
 #ifndef USC_FDIO_H
 #define USC_FDIO_H
 
@@ -48,5 +48,12 @@ int usc_unix_connect(const char *path, int64_t deadline, int *fd);
  * -ETIMEDOUT; another -errno.
  */
 int usc_tcp_connect(const char *hostport, int64_t deadline, int *fd);
+
+/*
+ * Read the last (cap) bytes at most of the regular file at (path), not
+ * following a symlink, into (buf); their number into (*len). Returns 0 or
+ * -errno (-EINVAL for a file that is not regular).
+ */
+int usc_file_read_tail(const char *path, void *buf, size_t cap, size_t *len);
 
 #endif /* USC_FDIO_H */

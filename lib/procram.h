@@ -45,10 +45,10 @@ struct usc_procram_area {
 /*
  * The areas of the (n) mappings (m) (address order, as parsed) that may
  * hold guest RAM, best first (rank, then size): readable, at least
- * USC_PROCRAM_MIN_AREA and at most USC_PROCRAM_MAX_AREA, anonymous (private or shared), memfd or a shared
- * file; never the program's own files, its heap or stacks, nor private
- * executable memory (a JIT's). A new array of (*na) in (*out), freed with
- * free(). Returns 0 or -ENOMEM.
+ * USC_PROCRAM_MIN_AREA and at most USC_PROCRAM_MAX_AREA, anonymous (private or
+ * shared), memfd or a shared file; never the program's own files, its heap or
+ * stacks, nor private executable memory (a JIT's). A new array of (*na) in
+ * (*out), freed with free(). Returns 0 or -ENOMEM.
  */
 int usc_procram_areas(const struct usc_procmap *m, size_t n,
                       struct usc_procram_area **out, size_t *na);

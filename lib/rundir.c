@@ -6,10 +6,12 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <linux/magic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <sys/statfs.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -221,6 +223,23 @@ static void remove_shm_target(int dfd)
     unlink(target);
 }
 
+int usc_rundir_guest_mem_release(const char *name)
+{
+    char dir[PATH_MAX];
+    int dfd, err;
+
+    err = guest_dir(name, dir, sizeof(dir));
+    if (err)
+        return err;
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    remove_shm_target(dfd);
+    err = unlinkat(dfd, USC_RUNDIR_MEM, 0) == 0 || errno == ENOENT ? 0 : -errno;
+    close(dfd);
+    return err;
+}
+
 int usc_rundir_guest_remove(const char *name)
 {
     char dir[PATH_MAX];
@@ -323,6 +342,11 @@ void usc_rundir_list_free(char **names, size_t n)
 
 /* ---- guest.json --------------------------------------------------------- */
 
+static int terminated(const char *field, size_t size)
+{
+    return memchr(field, '\0', size) != NULL;
+}
+
 /* 0 if every field of (gi) is in its range, else -EINVAL. */
 static int info_check(const struct usc_guest_info *gi)
 {
@@ -334,6 +358,14 @@ static int info_check(const struct usc_guest_info *gi)
         gi->vcpus < 1 || gi->vcpus > USC_GUEST_VCPUS_MAX ||
         (strcmp(gi->accel, "tcg") != 0 && strcmp(gi->accel, "kvm") != 0) ||
         gi->start_time < 0)
+        return -EINVAL;
+    if (!terminated(gi->boot, sizeof(gi->boot)) ||
+        !terminated(gi->debug, sizeof(gi->debug)) ||
+        !terminated(gi->state, sizeof(gi->state)) ||
+        !terminated(gi->reason, sizeof(gi->reason)) ||
+        !terminated(gi->core, sizeof(gi->core)) || gi->supervisor < 0 ||
+        gi->supervisor > INT32_MAX || gi->exit_status < -1 ||
+        gi->exit_status > 255 || (gi->keep != 0 && gi->keep != 1))
         return -EINVAL;
     return 0;
 }
@@ -352,6 +384,38 @@ static int write_all(int fd, const char *buf, size_t len)
         len -= (size_t)w;
     }
     return 0;
+}
+
+/* Set string member (key) of (o) to (v) unless it is empty. */
+static int put_str(json_t *o, const char *key, const char *v)
+{
+    json_t *j;
+
+    if (!v[0])
+        return 0;
+    j = json_string(v); /* NULL for text that is not UTF-8 */
+    return j && json_object_set_new(o, key, j) == 0 ? 0 : -EINVAL;
+}
+
+/* The optional members of (gi) into (o). */
+static int put_optional(json_t *o, const struct usc_guest_info *gi)
+{
+    int err = put_str(o, "boot", gi->boot);
+
+    err = err ? err : put_str(o, "debug", gi->debug);
+    err = err ? err : put_str(o, "state", gi->state);
+    err = err ? err : put_str(o, "reason", gi->reason);
+    err = err ? err : put_str(o, "core", gi->core);
+    if (!err && gi->supervisor &&
+        json_object_set_new(o, "supervisor", json_integer(gi->supervisor)))
+        err = -ENOMEM;
+    if (!err && gi->keep && json_object_set_new(o, "keep", json_true()))
+        err = -ENOMEM;
+    /* A status means something once the guest ended (state set). */
+    if (!err && gi->state[0] && gi->exit_status >= 0 &&
+        json_object_set_new(o, "exit_status", json_integer(gi->exit_status)))
+        err = -ENOMEM;
+    return err;
 }
 
 int usc_guest_info_write(const struct usc_guest_info *gi)
@@ -380,6 +444,9 @@ int usc_guest_info_write(const struct usc_guest_info *gi)
                   "accel", gi->accel, "start_time", (json_int_t)gi->start_time);
     if (!root)
         return -EINVAL;
+    err = put_optional(root, gi);
+    if (err)
+        goto out;
     text = json_dumps(root, JSON_INDENT(2));
     if (!text) {
         err = -ENOMEM;
@@ -436,6 +503,43 @@ static int get_str(json_t *o, const char *key, char *dst, size_t size)
     if (len == 0 || len >= size || memchr(s, '\0', len))
         return -EINVAL;
     memcpy(dst, s, len + 1);
+    return 0;
+}
+
+/* The optional members of (o) into (gi): absent is fine, wrong is not. */
+static int get_optional(json_t *o, struct usc_guest_info *gi)
+{
+    static const struct {
+        const char *key;
+        size_t off, size;
+    } strs[] = {
+        {"boot", offsetof(struct usc_guest_info, boot), sizeof(gi->boot)},
+        {"debug", offsetof(struct usc_guest_info, debug), sizeof(gi->debug)},
+        {"state", offsetof(struct usc_guest_info, state), sizeof(gi->state)},
+        {"reason", offsetof(struct usc_guest_info, reason), sizeof(gi->reason)},
+        {"core", offsetof(struct usc_guest_info, core), sizeof(gi->core)},
+    };
+    json_t *keep = json_object_get(o, "keep");
+    json_int_t v;
+
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+        if (json_object_get(o, strs[i].key) &&
+            get_str(o, strs[i].key, (char *)gi + strs[i].off, strs[i].size))
+            return -EINVAL;
+    if (json_object_get(o, "supervisor")) {
+        if (get_int(o, "supervisor", 1, INT32_MAX, &v))
+            return -EINVAL;
+        gi->supervisor = v;
+    }
+    gi->exit_status = -1;
+    if (json_object_get(o, "exit_status")) {
+        if (get_int(o, "exit_status", 0, 255, &v))
+            return -EINVAL;
+        gi->exit_status = (int)v;
+    }
+    if (keep && !json_is_boolean(keep))
+        return -EINVAL;
+    gi->keep = json_is_true(keep);
     return 0;
 }
 
@@ -504,7 +608,8 @@ int usc_guest_info_read(const char *name, struct usc_guest_info *gi)
     gi->memory_mib = (uint32_t)mem;
     gi->vcpus = (uint32_t)vcpus;
     gi->start_time = start;
-    if (info_check(gi) || strcmp(gi->name, name) != 0)
+    err = get_optional(root, gi);
+    if (err || info_check(gi) || strcmp(gi->name, name) != 0)
         err = -EINVAL;
 out:
     if (err)
@@ -555,4 +660,19 @@ out:
     free(buf);
     close(fd);
     return alive;
+}
+
+int usc_guest_supervised(const char *name)
+{
+    char path[PATH_MAX];
+    int fd, held;
+
+    if (usc_rundir_guest_path(name, USC_RUNDIR_LOCK, path, sizeof(path)))
+        return 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return 0;
+    held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    close(fd);
+    return held;
 }

@@ -20,6 +20,10 @@
 #define USC_RUNDIR_CONSOLE "console.log"
 #define USC_RUNDIR_QEMU_LOG "qemu.log" /* QEMU's own messages */
 #define USC_RUNDIR_INFO "guest.json"
+/* Locked (flock) by the unirun process supervising the guest's QEMU. */
+#define USC_RUNDIR_LOCK "unirun.lock"
+/* What a detached unirun has to say once it has no terminal. */
+#define USC_RUNDIR_UNIRUN_LOG "unirun.log"
 /*
  * An empty file marking a guest known by its RAM file alone (no QEMU, no
  * QMP: target "qemu:,mem=NAME/mem"); its folder holds "mem" and this.
@@ -106,7 +110,34 @@ struct usc_guest_info {
     uint32_t vcpus;                 /* 1 .. USC_GUEST_VCPUS_MAX */
     char accel[8];                  /* "tcg" or "kvm" */
     int64_t start_time;             /* epoch seconds, >= 0 */
+    /* The members below are optional in the file ("" or 0 when absent). */
+    char boot[16];        /* "pvh" or "multiboot": how QEMU booted it */
+    char debug[PATH_MAX]; /* the image's symbols when the image is a
+                             wrapper: IMAGE.dbg beside a 32-bit ELF */
+    int64_t supervisor;   /* the unirun process holding QEMU, > 0 */
+    int keep;             /* unirun --keep: a crashed guest stays alive */
+    /* How it ended, once it did (see USC_GUEST_*): */
+    char state[16];      /* "" while it runs, or a USC_GUEST_ word */
+    int exit_status;     /* unirun's exit status; -1 while unknown */
+    char reason[160];    /* why it stopped, "" when unknown */
+    char core[PATH_MAX]; /* its kept core, "" when none */
 };
+
+/* usc_guest_info.state of a guest whose QEMU unirun no longer runs: */
+#define USC_GUEST_EXITED "exited"   /* it ended in order; no core */
+#define USC_GUEST_CRASHED "crashed" /* it crashed; its core is kept */
+/* ... and of one QEMU still holds, stopped: unirun is judging it and
+ * keeping its core, or holds it for a look (unirun --keep): */
+#define USC_GUEST_STOPPING "stopping"
+#define USC_GUEST_HELD "held"
+
+/*
+ * Release guest (name)'s RAM file: its "mem" and, when that is a symlink
+ * into USC_RUNDIR_SHM_PREFIX, the file there, so a guest that is gone
+ * stops holding its memory. Returns 0 (also when there was none), or a
+ * negative errno.
+ */
+int usc_rundir_guest_mem_release(const char *name);
 
 #define USC_GUEST_MEMORY_MAX (1u << 22) /* MiB: 4 TiB */
 #define USC_GUEST_VCPUS_MAX 1024u
@@ -134,5 +165,11 @@ int usc_guest_info_read(const char *name, struct usc_guest_info *gi);
  * never taken for the guest; else 0.
  */
 int usc_guest_pid_alive(int64_t pid, const char *name);
+
+/*
+ * 1 if a unirun process supervises guest (name) now (it holds the lock on
+ * the folder's USC_RUNDIR_LOCK), else 0.
+ */
+int usc_guest_supervised(const char *name);
 
 #endif /* USC_RUNDIR_H */

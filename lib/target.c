@@ -349,7 +349,7 @@ const char *usc_vm_state_name(enum usc_vm_state state)
         [USC_VM_UNKNOWN] = "unknown",   [USC_VM_RUNNING] = "running",
         [USC_VM_PAUSED] = "paused",     [USC_VM_DEBUG] = "debug",
         [USC_VM_PANICKED] = "panicked", [USC_VM_SHUTDOWN] = "shutdown",
-        [USC_VM_DEAD] = "dead",
+        [USC_VM_DEAD] = "dead",         [USC_VM_ERROR] = "internal-error",
     };
 
     if ((unsigned)state >= sizeof(names) / sizeof(names[0]))

@@ -80,6 +80,8 @@ enum usc_vm_state {
     USC_VM_PANICKED, /* the hypervisor saw a guest panic */
     USC_VM_SHUTDOWN, /* the guest shut down or exited */
     USC_VM_DEAD,     /* the hypervisor process is gone */
+    USC_VM_ERROR,    /* stopped on the hypervisor's internal error: its
+                        memory and registers are there, it cannot run */
 };
 
 /* "running", "paused", ...: a constant string for (state). */
@@ -105,7 +107,9 @@ enum usc_stop_reason {
     USC_STOP_WATCHPOINT, /* addr says where */
     USC_STOP_STEP,       /* a single step completed */
     USC_STOP_PANIC,      /* the hypervisor saw a guest panic */
-    USC_STOP_SHUTDOWN,   /* the guest shut down or its hypervisor died */
+    USC_STOP_SHUTDOWN,   /* the guest cannot run any more: it shut down
+                            (QEMU may hold it, readable), an internal error
+                            stopped it, or its hypervisor died */
 };
 
 struct usc_stop_event {

@@ -44,6 +44,9 @@ static void check_ring(const struct usc_trace *t, uint32_t i,
     uint64_t bytes = (uint64_t)d->packet_size * d->npackets;
 
     memset(r, 0, sizeof(*r));
+    /* a ring for a vCPU the guest says it cannot have: never merged */
+    if (i >= usc_agent_header(t->agent)->max_vcpus)
+        return;
     if (d->vcpu != i || d->npackets == 0 || !pow2(d->packet_size) ||
         d->packet_size < USC_TRACE_PACKET_MIN ||
         d->packet_size > USC_TRACE_PACKET_MAX || !pow2(d->npackets) ||
@@ -194,6 +197,20 @@ int usc_trace_ring_info(struct usc_trace *t, uint32_t ring,
     if (!err)
         err = load_field(t, ring, offsetof(struct usc_trace_ring, lost),
                          &info->lost);
+    /* only the first 32 vCPUs have a bit: the others count as online */
+    uint32_t online = UINT32_MAX;
+    if (!err && ring < 32)
+        err = usc_guestmem_load_u32(
+            t->pm,
+            usc_agent_paddr(t->agent) +
+                offsetof(struct usc_control_block, vcpus_online),
+            &online);
+    info->vcpu_online = ring >= 32 || (online >> ring & 1);
+    info->emitted_known =
+        (usc_agent_header(t->agent)->features & USC_FEATURE_RING_EMITTED) != 0;
+    if (!err && info->emitted_known)
+        err = load_field(t, ring, offsetof(struct usc_trace_ring, emitted),
+                         &info->emitted);
     if (!err)
         err = load_field(t, ring, offsetof(struct usc_trace_ring, tail),
                          &info->tail);

@@ -31,7 +31,8 @@ struct usc_trace;
  * outlive the handle): read the tracepoint table into a schema and check
  * every ring descriptor (packet size a power of two in the ABI's bounds,
  * npackets a power of two, the buffer in RAM, vcpu its index); a ring
- * that fails is kept but unusable (usc_trace_ring_info says so). Stores
+ * that fails is kept but unusable (usc_trace_ring_info says so), as are
+ * the rings of vCPUs at or above the header's max_vcpus. Stores
  * the handle in (*out), freed by usc_trace_close.
  */
 int usc_trace_open(struct usc_agent *a, const struct usc_physmem *pm,
@@ -55,12 +56,21 @@ uint32_t usc_trace_nrings(const struct usc_trace *t);
 
 struct usc_trace_ring_info {
     uint32_t vcpu;
-    bool usable;          /* a buffer whose descriptor passed the checks */
+    bool usable;          /* a buffer whose descriptor passed the checks,
+                             for a vCPU below the guest's max_vcpus */
+    bool vcpu_online;     /* the guest marks that vCPU online (vCPUs from
+                             32 on have no bit and count as online): a
+                             ring with events for one never online is
+                             the guest's error, shown as such */
     uint32_t packet_size; /* 0 unless usable */
     uint32_t npackets;    /* 0 unless usable */
     uint32_t mode;        /* enum usc_trace_mode, as the host last set it */
     uint64_t pos;         /* bytes reserved since boot */
     uint64_t lost;        /* events the guest dropped */
+    bool emitted_known;   /* the agent counts emitted (a feature bit) */
+    uint64_t emitted;     /* events the vCPU recorded or dropped: once no
+                             event is in flight, events in its packets
+                             since boot + lost */
     uint64_t tail;
     uint64_t stream_until;
 };

@@ -360,6 +360,27 @@ int usc_unwind_data_type(struct usc_unwind *u, uint64_t addr, char *type,
 
 /* ---- unwinding --------------------------------------------------------- */
 
+/* The DWARF register of each member of struct usc_saved_regs, in order. */
+static const int saved_dwarf[8] = {DW_RIP, DW_RSP, DW_RBP, DW_RBX,
+                                   DW_R12, DW_R13, DW_R14, DW_R15};
+
+/* The registers libdw recovered in (state) into (f). */
+static void frame_regs(Dwfl_Frame *state, struct usc_frame *f)
+{
+    uint64_t *v = (uint64_t *)&f->regs;
+
+    /* struct usc_saved_regs is eight uint64_t in saved_dwarf's order */
+    for (int i = 0; i < 8; i++) {
+        Dwarf_Word w;
+        if (dwfl_frame_reg(state, (unsigned)saved_dwarf[i], &w) == 0) {
+            v[i] = w;
+            f->known |= 1u << i;
+        }
+    }
+    f->regs.rip = f->pc;
+    f->known |= USC_FRAME_RIP;
+}
+
 static int frame_cb(Dwfl_Frame *state, void *arg)
 {
     struct collect *c = arg;
@@ -368,7 +389,8 @@ static int frame_cb(Dwfl_Frame *state, void *arg)
 
     if (c->n >= c->cap || !dwfl_frame_pc(state, &pc, &activation))
         return DWARF_CB_ABORT;
-    usc_unwind_symbolize(c->u, pc, activation, &c->frames[c->n++]);
+    usc_unwind_symbolize(c->u, pc, activation, &c->frames[c->n]);
+    frame_regs(state, &c->frames[c->n++]);
     /* pc 0 ends a stack: a thread's first frame returns nowhere. */
     return pc ? DWARF_CB_OK : DWARF_CB_ABORT;
 }
@@ -406,23 +428,30 @@ int usc_unwind_regs(struct usc_unwind *u, uint32_t vcpu,
     return unwind(u, vcpu, frames, cap, n);
 }
 
+int usc_unwind_partial(struct usc_unwind *u, uint32_t vcpu,
+                       const struct usc_saved_regs *regs, uint32_t known,
+                       struct usc_frame *frames, size_t cap, size_t *n)
+{
+    const uint64_t *v = (const uint64_t *)regs;
+
+    if (!u || !regs || (!frames && cap) || !n ||
+        (known & (USC_FRAME_RIP | USC_FRAME_RSP)) !=
+            (USC_FRAME_RIP | USC_FRAME_RSP))
+        return -EINVAL;
+    *n = 0;
+    memset(u->regs, 0, sizeof(u->regs));
+    u->known = 0;
+    for (int i = 0; i < 8; i++)
+        if (known & (1u << i)) {
+            u->regs[saved_dwarf[i]] = v[i];
+            u->known |= 1u << saved_dwarf[i];
+        }
+    return unwind(u, vcpu, frames, cap, n);
+}
+
 int usc_unwind_saved(struct usc_unwind *u, uint32_t vcpu,
                      const struct usc_saved_regs *saved,
                      struct usc_frame *frames, size_t cap, size_t *n)
 {
-    if (!u || !saved || (!frames && cap) || !n)
-        return -EINVAL;
-    *n = 0;
-    memset(u->regs, 0, sizeof(u->regs));
-    u->regs[DW_RBX] = saved->rbx;
-    u->regs[DW_RBP] = saved->rbp;
-    u->regs[DW_RSP] = saved->rsp;
-    u->regs[DW_R12] = saved->r12;
-    u->regs[DW_R13] = saved->r13;
-    u->regs[DW_R14] = saved->r14;
-    u->regs[DW_R15] = saved->r15;
-    u->regs[DW_RIP] = saved->rip;
-    u->known = 1u << DW_RBX | 1u << DW_RBP | 1u << DW_RSP | 1u << DW_R12 |
-               1u << DW_R13 | 1u << DW_R14 | 1u << DW_R15 | 1u << DW_RIP;
-    return unwind(u, vcpu, frames, cap, n);
+    return usc_unwind_partial(u, vcpu, saved, USC_FRAME_ALL, frames, cap, n);
 }

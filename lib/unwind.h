@@ -21,6 +21,20 @@ struct usc_unwind;
 #define USC_FRAME_FUNC_MAX 96
 #define USC_FRAME_FILE_MAX 160
 
+/* Bits of usc_frame.known, and of the (known) of usc_unwind_partial: one
+ * per member of struct usc_saved_regs. */
+enum usc_frame_known {
+    USC_FRAME_RIP = 1u << 0,
+    USC_FRAME_RSP = 1u << 1,
+    USC_FRAME_RBP = 1u << 2,
+    USC_FRAME_RBX = 1u << 3,
+    USC_FRAME_R12 = 1u << 4,
+    USC_FRAME_R13 = 1u << 5,
+    USC_FRAME_R14 = 1u << 6,
+    USC_FRAME_R15 = 1u << 7,
+    USC_FRAME_ALL = 0xffu,
+};
+
 /* One frame of a backtrace, symbolized. */
 struct usc_frame {
     uint64_t pc;    /* where the frame is: the caller's return address */
@@ -30,6 +44,11 @@ struct usc_frame {
     uint64_t offset;                   /* pc - the function's start */
     char file[USC_FRAME_FILE_MAX];     /* source file, "" when unknown */
     int line;                          /* source line, 0 when unknown */
+    /* The callee-saved registers, rsp and rip in this frame as the
+     * unwinder recovered them (a trap entry's frame: their values at the
+     * trap); (known) has a bit per member recovered. */
+    struct usc_saved_regs regs;
+    uint32_t known; /* enum usc_frame_known */
 };
 
 /*
@@ -63,6 +82,15 @@ int usc_unwind_regs(struct usc_unwind *u, uint32_t vcpu,
 int usc_unwind_saved(struct usc_unwind *u, uint32_t vcpu,
                      const struct usc_saved_regs *saved,
                      struct usc_frame *frames, size_t cap, size_t *n);
+
+/*
+ * As usc_unwind_saved from the members of (regs) whose bits are set in
+ * (known) (enum usc_frame_known; rip and rsp are needed), the others
+ * unknown: registers found on a stack, such as a trap frame's.
+ */
+int usc_unwind_partial(struct usc_unwind *u, uint32_t vcpu,
+                       const struct usc_saved_regs *regs, uint32_t known,
+                       struct usc_frame *frames, size_t cap, size_t *n);
 
 /*
  * Symbolize the address (pc) into (out): function, offset, file and line.

@@ -104,54 +104,79 @@ int usc_note_read_vcpu(const void *desc, size_t len,
     return 0;
 }
 
-/* ---- finding it in a file ---------------------------------------------- */
+/* ---- finding it in a segment ------------------------------------------ */
 
-/* Look through one PT_NOTE's notes, (d), for ours. 1 when found. */
-static int scan_notes(Elf_Data *d, struct usc_note_hdr *hdr,
-                      struct usc_note_vcpu *vcpus, size_t cap, size_t *n,
-                      int *err)
+static uint32_t get_u32(const unsigned char *p)
 {
-    size_t off = 0, name_off, desc_off, next;
-    GElf_Nhdr nh;
+    uint32_t v;
 
-    while (off < d->d_size) {
-        next = gelf_getnote(d, off, &nh, &name_off, &desc_off);
-        if (next == 0) {
-            *err = -EINVAL;
-            return 1;
-        }
-        const char *name = (const char *)d->d_buf + name_off;
-        if (nh.n_type == USC_NOTE_TYPE &&
-            nh.n_namesz == sizeof(USC_NOTE_NAME) &&
-            memcmp(name, USC_NOTE_NAME, sizeof(USC_NOTE_NAME)) == 0) {
-            const unsigned char *desc =
-                (const unsigned char *)d->d_buf + desc_off;
-            *err = usc_note_parse(desc, nh.n_descsz, hdr);
-            for (uint32_t i = 0; !*err && vcpus && i < hdr->nvcpus && i < cap;
-                 i++)
-                *err = usc_note_read_vcpu(desc, nh.n_descsz, hdr, i, &vcpus[i]);
-            if (!*err && n)
-                *n = hdr->nvcpus < cap ? hdr->nvcpus : cap;
-            return 1;
-        }
-        off = next;
-    }
-    return 0;
+    memcpy(&v, p, sizeof(v));
+    return v;
 }
 
-int usc_note_read_file(const char *path, struct usc_note_hdr *hdr,
-                       struct usc_note_vcpu *vcpus, size_t cap, size_t *n)
+int usc_note_find(const void *notes, size_t len, unsigned align, uint32_t type,
+                  const void **desc, size_t *desc_len)
+{
+    const unsigned char *p = notes;
+    size_t off = 0;
+
+    if ((!notes && len) || !desc || !desc_len || (align != 4 && align != 8))
+        return -EINVAL;
+    /* Each step checks what it reads against what is left: no overflow. */
+    while (len - off >= 12) {
+        uint64_t namesz = get_u32(p + off), descsz = get_u32(p + off + 4);
+        uint32_t ntype = get_u32(p + off + 8);
+        uint64_t name_off = off + 12, desc_off, next;
+
+        desc_off = name_off + ((namesz + align - 1) & ~(uint64_t)(align - 1));
+        if (desc_off > len || descsz > len - desc_off)
+            return -EINVAL;
+        next = desc_off + ((descsz + align - 1) & ~(uint64_t)(align - 1));
+        if (ntype == type && namesz == sizeof(USC_NOTE_NAME) &&
+            memcmp(p + name_off, USC_NOTE_NAME, sizeof(USC_NOTE_NAME)) == 0) {
+            *desc = p + desc_off;
+            *desc_len = (size_t)descsz;
+            return 0;
+        }
+        /* The last note's padding may be cut off. */
+        if (next >= len)
+            break;
+        off = (size_t)next;
+    }
+    return -ENOENT;
+}
+
+int usc_note_console(const void *notes, size_t len, unsigned align,
+                     const void **text, size_t *text_len)
+{
+    int err =
+        usc_note_find(notes, len, align, USC_NOTE_TYPE_CONSOLE, text, text_len);
+
+    if (err == 0 && *text_len > USC_NOTE_CONSOLE_MAX)
+        err = -EINVAL;
+    return err;
+}
+
+/* ---- finding it in a file ---------------------------------------------- */
+
+/*
+ * Call (fn) on each PT_NOTE segment of the ELF64 core at (path) until it
+ * returns 1 (done, its result in (*err)); -ENOENT when none did.
+ */
+static int each_note_segment(const char *path,
+                             int (*fn)(const void *notes, size_t len,
+                                       unsigned align, void *arg, int *err),
+                             void *arg)
 {
     GElf_Ehdr eh;
     struct stat st;
     Elf *elf = NULL;
+    unsigned char *seg = NULL;
     size_t phnum;
     int fd, err = -ENOENT;
 
-    if (!path || !hdr)
+    if (!path)
         return -EINVAL;
-    if (n)
-        *n = 0;
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return -errno;
@@ -174,7 +199,7 @@ int usc_note_read_file(const char *path, struct usc_note_hdr *hdr,
     }
     for (size_t i = 0; i < phnum; i++) {
         GElf_Phdr ph;
-        Elf_Data *d;
+        ssize_t got;
 
         if (!gelf_getphdr(elf, (int)i, &ph)) {
             err = -EINVAL;
@@ -188,18 +213,96 @@ int usc_note_read_file(const char *path, struct usc_note_hdr *hdr,
             err = -EINVAL;
             goto out;
         }
-        d = elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz,
-                                 ph.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR);
-        if (!d) {
-            err = -EINVAL;
+        free(seg);
+        seg = malloc(ph.p_filesz);
+        if (!seg) {
+            err = -ENOMEM;
             goto out;
         }
-        if (scan_notes(d, hdr, vcpus, cap, n, &err))
+        got = pread(fd, seg, ph.p_filesz, (off_t)ph.p_offset);
+        if (got != (ssize_t)ph.p_filesz) {
+            err = got < 0 ? -errno : -EINVAL;
+            goto out;
+        }
+        if (fn(seg, ph.p_filesz, ph.p_align == 8 ? 8 : 4, arg, &err))
             goto out;
     }
     err = -ENOENT;
 out:
+    free(seg);
     elf_end(elf);
     close(fd);
     return err;
+}
+
+struct want_hdr {
+    struct usc_note_hdr *hdr;
+    struct usc_note_vcpu *vcpus;
+    size_t cap, *n;
+};
+
+static int take_hdr(const void *notes, size_t len, unsigned align, void *arg,
+                    int *err)
+{
+    struct want_hdr *w = arg;
+    const void *desc;
+    size_t dlen;
+
+    *err = usc_note_find(notes, len, align, USC_NOTE_TYPE, &desc, &dlen);
+    if (*err == -ENOENT)
+        return 0;
+    if (!*err)
+        *err = usc_note_parse(desc, dlen, w->hdr);
+    for (uint32_t i = 0; !*err && w->vcpus && i < w->hdr->nvcpus && i < w->cap;
+         i++)
+        *err = usc_note_read_vcpu(desc, dlen, w->hdr, i, &w->vcpus[i]);
+    if (!*err && w->n)
+        *w->n = w->hdr->nvcpus < w->cap ? w->hdr->nvcpus : w->cap;
+    return 1;
+}
+
+int usc_note_read_file(const char *path, struct usc_note_hdr *hdr,
+                       struct usc_note_vcpu *vcpus, size_t cap, size_t *n)
+{
+    struct want_hdr w = {hdr, vcpus, cap, n};
+
+    if (!path || !hdr)
+        return -EINVAL;
+    if (n)
+        *n = 0;
+    return each_note_segment(path, take_hdr, &w);
+}
+
+struct want_console {
+    void *buf;
+    size_t cap, *len;
+};
+
+static int take_console(const void *notes, size_t len, unsigned align,
+                        void *arg, int *err)
+{
+    struct want_console *w = arg;
+    const void *text;
+    size_t tlen;
+
+    *err = usc_note_console(notes, len, align, &text, &tlen);
+    if (*err == -ENOENT)
+        return 0;
+    if (!*err && tlen > w->cap)
+        *err = -ENOSPC;
+    if (!*err) {
+        memcpy(w->buf, text, tlen);
+        *w->len = tlen;
+    }
+    return 1;
+}
+
+int usc_note_read_console(const char *path, void *buf, size_t cap, size_t *len)
+{
+    struct want_console w = {buf, cap, len};
+
+    if (!path || (!buf && cap) || !len)
+        return -EINVAL;
+    *len = 0;
+    return each_note_segment(path, take_console, &w);
 }

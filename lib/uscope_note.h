@@ -139,4 +139,36 @@ int usc_note_read_vcpu(const void *desc, size_t len,
 int usc_note_read_file(const char *path, struct usc_note_hdr *hdr,
                        struct usc_note_vcpu *vcpus, size_t cap, size_t *n);
 
+/*
+ * Find the first note named "USCOPE" of (type) in (notes, len), the bytes
+ * of one untrusted PT_NOTE segment whose notes are aligned to (align) (4,
+ * or 8 for a segment with p_align 8). Stores where its descriptor lies,
+ * inside (notes), in (*desc) and its size in (*desc_len). Returns 0;
+ * -ENOENT when there is none; -EINVAL for an (align) other than 4 or 8, or
+ * for notes that run past (len) before it is found.
+ */
+int usc_note_find(const void *notes, size_t len, unsigned align, uint32_t type,
+                  const void **desc, size_t *desc_len);
+
+/*
+ * The console tail in the untrusted PT_NOTE segment (notes, len) of notes
+ * aligned to (align): the USC_NOTE_TYPE_CONSOLE note's bytes, which are
+ * raw console output (not terminated, anything but text possible), in
+ * (*text, *text_len), pointing into (notes). Returns 0; -ENOENT when there
+ * is none; -EINVAL as usc_note_find, or for a note longer than
+ * USC_NOTE_CONSOLE_MAX.
+ */
+int usc_note_console(const void *notes, size_t len, unsigned align,
+                     const void **text, size_t *text_len);
+
+/*
+ * Copy the console tail of the ELF core at (path) into (buf) of (cap)
+ * bytes (USC_NOTE_CONSOLE_MAX always suffices) and its length into
+ * (*len); the bytes are not terminated. Returns 0; -ENOENT when the core
+ * has none; -ENOEXEC for a file that is not an ELF64 core; -EINVAL for
+ * notes that lie (as usc_note_console) or lie beyond the file; -ENOSPC
+ * when (cap) is too small; -errno.
+ */
+int usc_note_read_console(const char *path, void *buf, size_t cap, size_t *len);
+
 #endif /* USC_USCOPE_NOTE_H */

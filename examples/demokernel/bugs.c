@@ -1,4 +1,5 @@
-/* Planted bugs for unicore: assert, stack overflow, deadlock; and touch=N. */
+/* Planted bugs for unicore: assert, stack overflow, deadlock, abort; touch=N.
+ */
 #include <uniscope/agent.h>
 
 #include "cpu.h"
@@ -202,25 +203,59 @@ static void recurser(void *arg)
 
 /* ---- deadlock ---------------------------------------------------------- */
 
-/* Take (l) for the running thread, waiting (blocked, for the agent) while
- * another holds it. The scheduler is cooperative: test and set is atomic. */
+/* Lockers holding their first lock (several vCPUs: both, before either
+ * takes its second). */
+static volatile uint32_t lockers_holding;
+
+/*
+ * Take (l) for the running thread. One vCPU: wait blocked (for the agent)
+ * while another holds it; the scheduler is cooperative, so test and set
+ * is atomic. Several: spin on l->spin, the thread RUNNING and flagged
+ * spinning on (l), its vCPU busy.
+ */
 static void lock_take(struct demo_lock *l)
 {
+    if (smp_ncpus() > 1) {
+        if (!spin_trylock(&l->spin)) {
+            usca_thread_set_state(thread_current_agent(), USC_THREAD_RUNNING,
+                                  (uint64_t)(uintptr_t)l);
+            while (!spin_trylock(&l->spin))
+                cpu_relax();
+            usca_thread_set_state(thread_current_agent(), USC_THREAD_RUNNING,
+                                  0);
+        }
+        l->owner = thread_current_name();
+        return;
+    }
     while (l->owner)
         sleep_ticks_on(LOCK_RETRY_TICKS, l);
     l->owner = thread_current_name();
+}
+
+static void lock_give(struct demo_lock *l)
+{
+    l->owner = 0;
+    if (smp_ncpus() > 1)
+        spin_unlock(&l->spin);
 }
 
 __attribute__((noinline)) void demo_transfer(struct demo_lock *first,
                                              struct demo_lock *second)
 {
     lock_take(first);
-    sleep_ticks(LOCK_HOLD_TICKS);
+    if (smp_ncpus() > 1) {
+        /* both lockers hold theirs before either goes on: a real cycle */
+        __atomic_add_fetch(&lockers_holding, 1, __ATOMIC_ACQ_REL);
+        while (__atomic_load_n(&lockers_holding, __ATOMIC_ACQUIRE) < 2)
+            sleep_ticks(1);
+    } else {
+        sleep_ticks(LOCK_HOLD_TICKS);
+    }
     kprintf("%s: holding %s, taking %s\n", thread_current_name(), first->name,
             second->name);
     lock_take(second); /* the other locker holds it, waiting for ours */
-    second->owner = 0;
-    first->owner = 0;
+    lock_give(second);
+    lock_give(first);
 }
 
 static void locker_a(void *arg)
@@ -237,6 +272,25 @@ static void locker_b(void *arg)
     sleep_ticks(BUG_DELAY_TICKS);
     demo_transfer(&demo_lock_b, &demo_lock_a);
     kprintf("locker-b: done\n");
+}
+
+/* ---- abort: a software panic that records no frame ------------------- */
+
+/* Gives up as code does that calls the agent's panic with no registers:
+ * the vCPU then halts in usca_panic, called from here. */
+__attribute__((noinline)) void demo_give_up(const char *why)
+{
+    kprintf("aborter: giving up: %s\n", why);
+    if (!xen_present())
+        usca_panic(why, NULL);
+    demo_panic(why, NULL);
+}
+
+static void aborter(void *arg)
+{
+    (void)arg;
+    sleep_ticks(BUG_DELAY_TICKS);
+    demo_give_up("abort: nothing left to try");
 }
 
 /* ---- touch=N ----------------------------------------------------------- */
@@ -283,8 +337,18 @@ void bugs_start(const struct options *opt)
         thread_create("recurser", recurser, NULL);
         break;
     case SCENARIO_DEADLOCK:
+        if (smp_ncpus() > 1) {
+            /* a vCPU each, kept there: vCPUs 1 and 2 (0 and 1 of two) */
+            int first = smp_ncpus() > 2 ? 1 : 0;
+            thread_create_on("locker-a", locker_a, NULL, first);
+            thread_create_on("locker-b", locker_b, NULL, first + 1);
+            break;
+        }
         thread_create("locker-a", locker_a, NULL);
         thread_create("locker-b", locker_b, NULL);
+        break;
+    case SCENARIO_ABORT:
+        thread_create("aborter", aborter, NULL);
         break;
     default:
         break;

@@ -1,7 +1,9 @@
-/* Kernel command line: scenario=, threads=, name=, runtime=, status=. */
+/* Kernel command line: scenario=, threads=, name=, runtime=, status=, and
+ * the rest the README lists. */
 #include "kernel.h"
 
 #define DEFAULT_THREADS 3
+#define DEFAULT_STRESS_TICKS (10 * TIMER_HZ)
 /* Workers leave room for the scenario's own thread (crasher, spinner). */
 #define MAX_WORKERS (MAX_THREADS - 1)
 
@@ -14,6 +16,10 @@ static const char *const scenario_names[] = {
     [SCENARIO_ASSERT] = "assert",
     [SCENARIO_OVERFLOW] = "overflow",
     [SCENARIO_DEADLOCK] = "deadlock",
+    /* smp_scenarios.c */
+    [SCENARIO_RACE] = "race",
+    [SCENARIO_STRESS] = "stress",
+    [SCENARIO_ABORT] = "abort",
 };
 
 const char *scenario_name(enum scenario s)
@@ -98,6 +104,7 @@ static void set_option(struct options *opt, const char *key, size_t klen,
     } else if (value_is(key, klen, "threads")) {
         if (parse_uint(v, vlen, &x) == 0 && x >= 1) {
             opt->threads = x > MAX_WORKERS ? MAX_WORKERS : (uint32_t)x;
+            opt->threads_given = 1;
             return;
         }
     } else if (value_is(key, klen, "name")) {
@@ -117,6 +124,24 @@ static void set_option(struct options *opt, const char *key, size_t klen,
     } else if (value_is(key, klen, "crash_after")) {
         if (parse_seconds(v, vlen, &opt->crash_ticks) == 0)
             return;
+    } else if (value_is(key, klen, "crash_cpu")) {
+        if (parse_uint(v, vlen, &x) == 0 && x < MAX_CPUS) {
+            opt->crash_cpu = (int32_t)x;
+            return;
+        }
+    } else if (value_is(key, klen, "vcpus")) {
+        if (parse_uint(v, vlen, &x) == 0 && x >= 1 && x <= MAX_CPUS) {
+            opt->max_cpus = (uint32_t)x;
+            return;
+        }
+    } else if (value_is(key, klen, "panic_stop")) {
+        if (parse_uint(v, vlen, &x) == 0 && x <= 1) {
+            opt->panic_stop = (int)x;
+            return;
+        }
+    } else if (value_is(key, klen, "stress_for")) {
+        if (parse_seconds(v, vlen, &opt->stress_ticks) == 0)
+            return;
     } else if (value_is(key, klen, "status")) {
         if (parse_uint(v, vlen, &x) == 0 && x <= 127) {
             opt->exit_status = (uint32_t)x;
@@ -130,10 +155,15 @@ void cmdline_parse(const char *cmdline, struct options *opt)
 {
     opt->scenario = SCENARIO_IDLE;
     opt->threads = DEFAULT_THREADS;
+    opt->threads_given = 0;
     opt->runtime_ticks = 0;
     opt->exit_status = 0;
     opt->crash_ticks = CRASH_DELAY_TICKS;
     opt->touch_mib = 0;
+    opt->crash_cpu = -1;
+    opt->max_cpus = 0;
+    opt->panic_stop = 0;
+    opt->stress_ticks = DEFAULT_STRESS_TICKS;
     strlcpy(opt->name, "demokernel", sizeof(opt->name));
     if (!cmdline)
         return;

@@ -14,6 +14,12 @@
 #define UART_LSR 5
 #define LSR_THRE 0x20
 #define LCR_DLAB 0x80
+/* A vCPU reporting a panic waits this many tries for the console: its
+ * holder may be stopped, or be the one that faulted. */
+#define PANIC_TRIES 10000000u
+
+/* One vCPU writes at a time: lines stay whole, in the log ring too. */
+static struct spinlock console_lock;
 
 void console_init(void)
 {
@@ -39,7 +45,31 @@ static void serial_putc(char c)
     outb(COM1 + UART_DATA, (uint8_t)c);
 }
 
-void console_write_serial(const char *buf, size_t len)
+/* Take the console, interrupts off (*flags to restore). Returns 0 when
+ * a panicking vCPU gave up waiting: it writes anyway, unlocked. */
+static int console_take(unsigned long *flags)
+{
+    *flags = save_flags_cli();
+    if (!this_cpu()->panicking) {
+        spin_lock(&console_lock);
+        return 1;
+    }
+    for (uint32_t i = 0; i < PANIC_TRIES; i++) {
+        if (spin_trylock(&console_lock))
+            return 1;
+        cpu_relax();
+    }
+    return 0;
+}
+
+static void console_give(int taken, unsigned long flags)
+{
+    if (taken)
+        spin_unlock(&console_lock);
+    restore_flags(flags);
+}
+
+static void write_device(const char *buf, size_t len)
 {
     if (xen_present()) {
         xen_console_write(buf, len);
@@ -49,10 +79,23 @@ void console_write_serial(const char *buf, size_t len)
         serial_putc(buf[i]);
 }
 
+void console_write_serial(const char *buf, size_t len)
+{
+    unsigned long flags;
+    int taken = console_take(&flags);
+
+    write_device(buf, len);
+    console_give(taken, flags);
+}
+
 void console_write(const char *buf, size_t len)
 {
-    console_write_serial(buf, len);
+    unsigned long flags;
+    int taken = console_take(&flags);
+
+    write_device(buf, len);
     usca_log_write(buf, len);
+    console_give(taken, flags);
 }
 
 void kprintf(const char *fmt, ...)

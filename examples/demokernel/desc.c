@@ -5,7 +5,6 @@
 #define SEL_CODE 0x08
 #define SEL_DATA 0x10
 #define SEL_TSS 0x18
-#define NUM_VECTORS 48 /* exceptions, then the 16 PIC lines */
 #define IST_STACK_SIZE 16384
 #define IST_EXCEPTION 1
 #define IST_IRQ 2
@@ -41,37 +40,39 @@ _Static_assert(sizeof(struct gate) == 16, "gate");
 /* Stubs in traps.S, one per vector, 16 bytes apart. */
 extern const char trap_stubs[];
 
-static uint64_t gdt[5] = {
-    0,
-    0x00af9a000000ffffull, /* 0x08: code, 64-bit (L), DPL 0 */
-    0x00cf92000000ffffull, /* 0x10: data, flat */
-    0,                     /* 0x18: TSS, filled in at run time */
-    0,
+/* Each vCPU's GDT: these, then its TSS (16 bytes) at 0x18. */
+static const uint64_t gdt_template[3] = {
+    0, 0x00af9a000000ffffull, /* 0x08: code, 64-bit (L), DPL 0 */
+    0x00cf92000000ffffull,    /* 0x10: data, flat */
 };
-static struct tss tss;
+static uint64_t gdt[MAX_CPUS][5];
+static struct tss tss[MAX_CPUS];
 static struct gate idt[NUM_VECTORS];
 /*
- * Exceptions and interrupts run on stacks of their own: a fault on an
- * overflowed thread stack can still report, and an interrupt never
- * writes below a thread's stack pointer.
+ * Exceptions and interrupts run on stacks of their own, one pair per
+ * vCPU: a fault on an overflowed thread stack can still report, and an
+ * interrupt never writes below a thread's stack pointer.
  */
-static uint8_t exception_stack[IST_STACK_SIZE] __attribute__((aligned(16)));
-static uint8_t irq_stack[IST_STACK_SIZE] __attribute__((aligned(16)));
+static uint8_t exception_stack[MAX_CPUS][IST_STACK_SIZE]
+    __attribute__((aligned(16)));
+static uint8_t irq_stack[MAX_CPUS][IST_STACK_SIZE] __attribute__((aligned(16)));
 
-static void set_tss_descriptor(void)
+static void set_tss_descriptor(uint64_t *g, const struct tss *t)
 {
-    uint64_t base = (uint64_t)(uintptr_t)&tss;
-    uint64_t limit = sizeof(tss) - 1;
+    uint64_t base = (uint64_t)(uintptr_t)t;
+    uint64_t limit = sizeof(*t) - 1;
 
-    gdt[3] = (limit & 0xffff) | ((base & 0xffffff) << 16) |
-             (0x89ull << 40) | /* present, available 64-bit TSS */
-             ((limit >> 16) & 0xf) << 48 | ((base >> 24) & 0xff) << 56;
-    gdt[4] = base >> 32;
+    g[3] = (limit & 0xffff) | ((base & 0xffffff) << 16) |
+           (0x89ull << 40) | /* present, available 64-bit TSS */
+           ((limit >> 16) & 0xf) << 48 | ((base >> 24) & 0xff) << 56;
+    g[4] = base >> 32;
 }
 
-static void load_gdt(void)
+/* Load (g) and reload the segments from it; %gs is left alone, its base
+ * being this vCPU's (smp_early, ap_main). */
+static void load_gdt(const uint64_t *g)
 {
-    struct table_ptr p = {sizeof(gdt) - 1, (uint64_t)(uintptr_t)gdt};
+    struct table_ptr p = {5 * sizeof(*g) - 1, (uint64_t)(uintptr_t)g};
 
     /* lretq reloads CS, which a plain mov cannot. */
     __asm__ volatile("lgdt %0\n\t"
@@ -86,7 +87,6 @@ static void load_gdt(void)
                      "movl %%eax, %%ss\n\t"
                      "xorl %%eax, %%eax\n\t"
                      "movl %%eax, %%fs\n\t"
-                     "movl %%eax, %%gs\n\t"
                      :
                      : "m"(p), "i"(SEL_CODE), "i"(SEL_DATA)
                      : "rax", "memory");
@@ -107,17 +107,28 @@ static void set_gate(unsigned vec, unsigned ist)
     };
 }
 
-void desc_init(void)
+void desc_init_cpu(uint32_t index)
 {
-    tss.ist[IST_EXCEPTION - 1] =
-        (uint64_t)(uintptr_t)(exception_stack + IST_STACK_SIZE);
-    tss.ist[IST_IRQ - 1] = (uint64_t)(uintptr_t)(irq_stack + IST_STACK_SIZE);
-    tss.iomap_base = sizeof(tss); /* no I/O bitmap */
-    set_tss_descriptor();
-    load_gdt();
+    struct tss *t = &tss[index];
+    uint64_t *g = gdt[index];
 
-    for (unsigned v = 0; v < NUM_VECTORS; v++)
-        set_gate(v, v < IRQ_BASE ? IST_EXCEPTION : IST_IRQ);
+    t->ist[IST_EXCEPTION - 1] =
+        (uint64_t)(uintptr_t)(exception_stack[index] + IST_STACK_SIZE);
+    t->ist[IST_IRQ - 1] =
+        (uint64_t)(uintptr_t)(irq_stack[index] + IST_STACK_SIZE);
+    t->iomap_base = sizeof(*t); /* no I/O bitmap */
+    for (int i = 0; i < 3; i++)
+        g[i] = gdt_template[i];
+    set_tss_descriptor(g, t);
+    load_gdt(g);
+
     struct table_ptr p = {sizeof(idt) - 1, (uint64_t)(uintptr_t)idt};
     __asm__ volatile("lidt %0" : : "m"(p));
+}
+
+void desc_init(void)
+{
+    for (unsigned v = 0; v < NUM_VECTORS; v++)
+        set_gate(v, v < IRQ_BASE ? IST_EXCEPTION : IST_IRQ);
+    desc_init_cpu(0);
 }

@@ -14,6 +14,7 @@
 #define IDENTITY_MAP_SIZE 0x40000000ull
 
 #define TIMER_HZ 100
+#define MAX_CPUS 8 /* vCPUs the kernel brings up; more are left parked */
 
 /* ---- lib.c: what the compiler and the other modules expect of libc ---- */
 
@@ -51,6 +52,83 @@ void console_write_serial(const char *buf, size_t len);
 /* printf to console_write; lines longer than 255 bytes are cut. */
 void kprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* ---- lock.c: spin locks across vCPUs ----------------------------------- */
+
+/*
+ * A spin lock. Besides the lock word it records its holder, so a debugger
+ * (or unicore) can tell who holds a lock another vCPU spins on: the vCPU
+ * and the agent thread id (0: no thread, the idle loop or boot).
+ */
+struct spinlock {
+    volatile uint32_t locked;       /* 0 free, 1 held */
+    volatile uint32_t owner_vcpu;   /* while locked: the vCPU it was taken
+                                       on (a holder may move since) */
+    volatile uint32_t owner_thread; /* while locked: its thread id, or 0 */
+    uint32_t reserved;
+};
+
+/* Take (l), spinning; interrupts are the caller's business. */
+void spin_lock(struct spinlock *l);
+/* Take (l) if free: 1, else 0. */
+int spin_trylock(struct spinlock *l);
+void spin_unlock(struct spinlock *l);
+/* spin_lock with interrupts off; returns what spin_unlock_irqrestore
+ * needs. */
+unsigned long spin_lock_irqsave(struct spinlock *l);
+void spin_unlock_irqrestore(struct spinlock *l, unsigned long flags);
+
+/* ---- smp.c: the vCPUs ---------------------------------------------------- */
+
+struct thread;
+
+/* One vCPU's own state; %gs points at its struct cpu. */
+struct cpu {
+    struct cpu *self;        /* %gs:0 */
+    uint32_t index;          /* %gs:8: 0 the boot vCPU, then 1, 2, ... */
+    uint32_t apic_id;        /* its local APIC's id */
+    struct thread *current;  /* sched.c: the running thread, NULL: idle */
+    uint64_t idle_rsp;       /* sched.c: its idle loop, switched out */
+    volatile uint64_t ticks; /* its own timer ticks */
+    int lapic_tick;          /* its tick comes from the local APIC */
+    int timer_stopped;       /* timer.c: timer_stop ran on it */
+    volatile int panicking;  /* traps.c: reporting a fault */
+    volatile int online;     /* up and scheduling */
+};
+
+extern struct cpu cpus[MAX_CPUS];
+
+/* The calling vCPU's struct cpu. volatile: a thread moves between vCPUs
+ * across a switch, so the value must be read anew each time. */
+static inline struct cpu *this_cpu(void)
+{
+    struct cpu *c;
+    __asm__ volatile("movq %%gs:0, %0" : "=r"(c));
+    return c;
+}
+
+/* Point %gs at cpus[0]: first thing at boot, before anything asks. */
+void smp_early(void);
+/*
+ * How many vCPUs to run: those the hypervisor gives (QEMU's fw_cfg, Xen's
+ * VCPUOP_is_up), at most MAX_CPUS and at most (limit) (0: no limit).
+ * Call before the agent starts; 1 without SMP.
+ */
+uint32_t smp_count(uint32_t limit);
+/* The count smp_count settled on. */
+uint32_t smp_ncpus(void);
+/*
+ * Start the other vCPUs smp_count found (QEMU: INIT/SIPI through the
+ * local APIC, to a real-mode trampoline at 0x8000; Xen: VCPUOP_initialise
+ * and VCPUOP_up), each with its descriptors, timer and idle loop, and wait
+ * for them. With (panic_stop), a panic stops the others by IPI. After
+ * sched_init and timer_init.
+ */
+void smp_start(int panic_stop);
+/* The stop IPI's handler: tell the agent, halt this vCPU. */
+_Noreturn void smp_stop_irq(void);
+/* An AP's C entry (trampoline.S), on its own stack. */
+_Noreturn void ap_main(uint32_t index);
+
 /* ---- main.c: what the loader said --------------------------------------- */
 
 /* The end of the RAM region of the loader's memory map (PVH start info,
@@ -67,6 +145,9 @@ enum scenario {
     SCENARIO_ASSERT,   /* bugs.c: a failed assertion, a software panic */
     SCENARIO_OVERFLOW, /* bugs.c: unbounded recursion into a guard page */
     SCENARIO_DEADLOCK, /* bugs.c: two threads, each waiting for the other */
+    SCENARIO_RACE,     /* smp_scenarios.c: a counter updated without lock */
+    SCENARIO_STRESS,   /* smp_scenarios.c: every vCPU traces flat out */
+    SCENARIO_ABORT,    /* bugs.c: usca_panic(reason, NULL), no frame */
 };
 
 #define CRASH_DELAY_TICKS 20 /* scenario=crash: 200 ms unless crash_after= */
@@ -74,11 +155,16 @@ enum scenario {
 struct options {
     enum scenario scenario;
     uint32_t threads;       /* workers */
+    int threads_given;      /* threads= was on the command line */
     uint64_t runtime_ticks; /* 0: run forever */
     uint32_t exit_status;   /* status to exit with when runtime ends */
     uint64_t crash_ticks;   /* scenario=crash: when the crasher faults */
     char name[64];          /* guest name */
     uint32_t touch_mib;     /* touch=N: MiB of RAM to fill at boot */
+    int32_t crash_cpu;      /* crash_cpu=N: the crasher's vCPU; -1 any */
+    uint32_t max_cpus;      /* vcpus=N: use at most N; 0 all */
+    int panic_stop;         /* panic_stop=1: a panic stops the others */
+    uint64_t stress_ticks;  /* stress_for=: how long each vCPU traces */
 };
 
 /* Parse the kernel command line (cmdline, may be NULL) into (opt), which is
@@ -90,9 +176,10 @@ const char *scenario_name(enum scenario s);
 
 /* ---- desc.c: GDT, TSS and IDT ----------------------------------------- */
 
-/* Load a GDT with a TSS (for the IST stacks) and an IDT routing vectors
- * 0-47 to traps.S. */
+/* Build the IDT (vectors 0-63 to traps.S), then desc_init_cpu(0). */
 void desc_init(void);
+/* Load vCPU (index)'s own GDT and TSS (its IST stacks) and the IDT. */
+void desc_init_cpu(uint32_t index);
 
 /* ---- traps.c ---------------------------------------------------------- */
 
@@ -122,24 +209,41 @@ void pic_unmask(unsigned irq);
 /* Acknowledge (irq). Returns 0 when it was spurious (no EOI then due). */
 int pic_eoi(unsigned irq);
 
-/* ---- apic.c: the local APIC timer, where there is no PIT (Xen PVH) ----- */
+/* ---- apic.c: the local APIC: its timer (the tick where there is no PIT:
+ * Xen PVH, and the other vCPUs), and IPIs ------------------------------ */
 
 #define APIC_TIMER_VECTOR IRQ_BASE           /* the tick, as the PIT's */
-#define APIC_SPURIOUS_VECTOR (IRQ_BASE + 15) /* never EOI'd */
+#define IPI_STOP_VECTOR 48                   /* smp: stop for a panic */
+#define APIC_SPURIOUS_VECTOR (IRQ_BASE + 31) /* never EOI'd */
+#define NUM_VECTORS 64
 
 /*
- * Put the local APIC in x2APIC mode, measure its timer against the TSC
- * (tsc_calibrate first) and start it periodic at (hz) on
- * APIC_TIMER_VECTOR, masked until interrupts are enabled. Returns 0, or -1
- * when the CPU has no x2APIC. Needs the console.
+ * Enable this vCPU's local APIC: x2APIC mode under Xen, the xAPIC's MMIO
+ * page otherwise (QEMU's TCG has no x2APIC), mapped on first use; note its
+ * id in this_cpu(). Returns 0, or -1 when there is none to use.
+ */
+int apic_enable(void);
+/*
+ * apic_enable, then measure the timer against the TSC (tsc_calibrate
+ * first) and start it periodic at (hz) on APIC_TIMER_VECTOR, masked until
+ * interrupts are enabled; this vCPU takes its tick from it. Returns 0, or
+ * -1 without a local APIC. Needs the console.
  */
 int apic_timer_start(uint32_t hz);
-/* Mask the timer and stop its count (nothing if it never started). */
+/* Measure the timer (on the boot vCPU, its LVT masked) for the other
+ * vCPUs' apic_timer_start_ap, without starting it. 0, or -1. */
+int apic_timer_calibrate(uint32_t hz);
+/* apic_enable, and the timer apic_timer_calibrate measured, started. */
+int apic_timer_start_ap(void);
+/* Mask this vCPU's timer and stop its count (nothing if never started). */
 void apic_timer_stop(void);
-/* 1 once apic_timer_start succeeded: the local APIC takes the EOIs. */
-int apic_in_use(void);
 /* End of interrupt for the vector in service. */
 void apic_eoi(void);
+/* INIT, then two STARTUPs to page (vector) (the code at vector << 12), to
+ * every vCPU but this one. */
+void apic_start_others(uint8_t vector);
+/* A fixed interrupt (vector) to every vCPU but this one. */
+void apic_ipi_others(uint8_t vector);
 
 /* ---- xen.c: running as a Xen PVH domU ---------------------------------- */
 
@@ -167,6 +271,24 @@ void xen_console_flush(void);
 void xen_report(void);
 /* SCHEDOP_shutdown(SHUTDOWN_poweroff); returns only on failure (-errno). */
 long xen_poweroff(void);
+/* vCPUs of this domain (VCPUOP_is_up answers), at most (max). */
+uint32_t xen_vcpu_count(uint32_t max);
+/* Start vCPU (index) in 64-bit mode at (rip) with (rsp) and %rdi = index
+ * (VCPUOP_initialise, VCPUOP_up). 0, or -errno. */
+long xen_vcpu_start(uint32_t index, uint64_t rip, uint64_t rsp);
+
+/* ---- window.c: pages outside the identity map ------------------------- */
+
+/*
+ * Map the frame (pfn) at slot (slot) (0-511) of a 2 MiB window at
+ * 0xffffffffc0000000, read-write, uncached when (uncached) (MMIO); returns
+ * its virtual address, or NULL when the window's slot of the page tables
+ * is someone else's. Interrupts off, or before other vCPUs run: the tables
+ * are shared.
+ */
+volatile void *window_map(uint64_t pfn, unsigned slot, int uncached);
+#define WINDOW_SLOT_CONSOLE 0u /* xen.c: the PV console ring */
+#define WINDOW_SLOT_LAPIC 1u   /* apic.c: the xAPIC's registers */
 
 /* ---- tsc.c ------------------------------------------------------------ */
 
@@ -182,14 +304,21 @@ extern volatile uint64_t demo_ticks; /* timer interrupts since boot */
 
 /* Start the PIT at TIMER_HZ on IRQ 0 (Xen: the local APIC timer on
  * APIC_TIMER_VECTOR, the same vector); exit the guest at tick (exit_tick)
- * unless it is 0, with (exit_status). Needs the agent, the IDT and
- * tsc_calibrate. */
+ * unless it is 0, with (exit_status). With several vCPUs (smp_ncpus), also
+ * measure the local APIC timer for the others. Needs the agent, the IDT
+ * and tsc_calibrate. */
 void timer_init(uint64_t exit_tick, uint32_t exit_status);
-/* The tick's handler (IRQ 0). */
+/* Start this (other) vCPU's tick: its local APIC timer at TIMER_HZ. */
+void timer_start_ap(void);
+/* The tick's handler (IRQ 0; on the other vCPUs, their APIC timer). The
+ * boot vCPU's tick is the guest's clock (demo_ticks); each vCPU counts its
+ * own (this_cpu()->ticks) and beats the agent's heartbeat. */
 void timer_irq(void);
-/* Stop the tick for good (the APIC timer's; the PIT's is left alone): a
- * tick already pending only gets its EOI. */
+/* Stop this vCPU's tick for good (the APIC timer's; the PIT's is left
+ * alone): a tick already pending only gets its EOI. */
 void timer_stop(void);
+/* Turn the timer_tick tracepoint off (scenario=stress). */
+void timer_trace_off(void);
 
 /* ---- sched.c: cooperative threads ------------------------------------- */
 
@@ -199,10 +328,12 @@ void timer_stop(void);
 /* Register the scheduler's metrics. */
 void sched_init(void);
 /*
- * Create a runnable thread (name) running fn(arg). Returns 0, or -1 when
- * all MAX_THREADS slots are taken.
+ * Create a runnable thread (name) running fn(arg), on any vCPU (it moves
+ * between them). Returns 0, or -1 when all MAX_THREADS slots are taken.
  */
 int thread_create(const char *name, void (*fn)(void *), void *arg);
+/* As thread_create, the thread kept on vCPU (cpu) (-1: any). */
+int thread_create_on(const char *name, void (*fn)(void *), void *arg, int cpu);
 /* Let other runnable threads run; returns when this one is picked again. */
 void yield(void);
 /* Block the calling thread for at least (n) timer ticks; 0 yields. */
@@ -213,9 +344,16 @@ void sleep_ticks_on(uint32_t n, const volatile void *wait_obj);
 _Noreturn void thread_exit(void);
 /* The running thread's name, or "idle" outside threads. */
 const char *thread_current_name(void);
-/* Run threads on the boot stack until none is left, idling with hlt when
- * none is runnable; then exit the guest with status 0. */
+/* The running thread's id (the agent's), 0 outside threads. */
+uint32_t thread_current_id(void);
+/* The agent's slot of the running thread, NULL outside threads. */
+struct usc_thread *thread_current_agent(void);
+/* Run threads on this vCPU's boot stack, idling with hlt when none is
+ * runnable; on the boot vCPU, once none is left, exit the guest with
+ * status 0. Every vCPU runs it: threads move between them. */
 _Noreturn void sched_run(void);
+/* Turn the sched_switch tracepoint off (scenario=stress). */
+void sched_trace_off(void);
 
 /* ---- scenarios.c ------------------------------------------------------ */
 
@@ -234,10 +372,16 @@ void spin_forever(void);
 
 /* ---- bugs.c: the planted bugs unicore finds ---------------------------- */
 
-/* A lock of cooperative threads; owner is the holder's name, or NULL. */
+/*
+ * A lock of the scenarios; owner is the holder's name, or NULL. One vCPU:
+ * a waiter sleeps (BLOCKED on the lock). Several: a waiter spins on spin
+ * (RUNNING, USC_THREAD_SPINNING, wait_obj the lock), whose owner_vcpu
+ * and owner_thread say who holds it.
+ */
 struct demo_lock {
     const char *volatile owner;
     const char *name;
+    struct spinlock spin;
 };
 
 /* Fill opt->touch_mib MiB of RAM, then start the threads of the planted-bug
@@ -252,6 +396,11 @@ _Noreturn void demo_assert_fail(const char *expr, const char *msg,
     } while (0)
 extern struct demo_lock demo_lock_a, demo_lock_b;
 extern volatile uint64_t demo_work_result;
+
+/* ---- smp_scenarios.c: race and stress ---------------------------------- */
+
+/* Start the threads of scenario race or stress in (opt), if it is one. */
+void smp_scenarios_start(const struct options *opt);
 
 /* ---- halt.c ----------------------------------------------------------- */
 

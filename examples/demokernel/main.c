@@ -105,7 +105,8 @@ static const uint8_t *build_id(uint32_t *len)
 }
 
 /* Start the agent; (entry_ts) is the TSC when the kernel was entered. */
-static void start_agent(const char *name, uint64_t hz, uint64_t entry_ts)
+static void start_agent(const char *name, uint64_t hz, uint64_t entry_ts,
+                        uint32_t vcpus)
 {
     uint32_t id_len = 0;
     const uint8_t *id = build_id(&id_len);
@@ -113,7 +114,7 @@ static void start_agent(const char *name, uint64_t hz, uint64_t entry_ts)
         .name = name,
         .build_id = id,
         .build_id_len = id_len,
-        .max_vcpus = 1,
+        .max_vcpus = vcpus,
         .ts_hz = hz,
     };
 
@@ -147,6 +148,7 @@ void kmain(uint32_t start_info_paddr)
     struct options opt;
     uint64_t entry_ts = rdtsc();
 
+    smp_early();
     xen_init();
     console_init();
     desc_init();
@@ -155,7 +157,8 @@ void kmain(uint32_t start_info_paddr)
     /* The agent must be up within 50 ms of boot: calibrate briefly, then
      * start it before anything slow. */
     uint64_t hz = tsc_calibrate();
-    start_agent(opt.name, hz, entry_ts);
+    uint32_t vcpus = smp_count(opt.max_cpus);
+    start_agent(opt.name, hz, entry_ts, vcpus);
     char runtime[32] = "forever";
     if (opt.runtime_ticks)
         ksnprintf(runtime, sizeof(runtime), "%lu ticks",
@@ -170,6 +173,12 @@ void kmain(uint32_t start_info_paddr)
     }
     sched_init();
     timer_init(opt.runtime_ticks, opt.exit_status);
+    if (opt.scenario == SCENARIO_STRESS) {
+        /* its events only: the host counts every one */
+        timer_trace_off();
+        sched_trace_off();
+    }
+    smp_start(opt.panic_stop);
     scenario_start(&opt);
     sched_run();
 }

@@ -25,6 +25,7 @@ static struct usc_metric *heartbeats;
 static struct usc_metric *work_items;
 static struct usc_metric *queue_depth;
 static uint32_t queue; /* a pretend backlog the workers drain */
+static struct spinlock queue_lock;
 
 /* Tracepoints: a span per work item and per heartbeat, a step of each
  * computation, and the starts of the crash and the hang. */
@@ -99,11 +100,13 @@ static void worker(void *arg)
         demo_work_result ^= compute(WORK_BURST_US, &seed);
         usca_counter_add(work_items, 1);
         /* as much work arrives as is served, so the depth wanders */
+        unsigned long flags = spin_lock_irqsave(&queue_lock);
         queue += (uint32_t)(xorshift(&seed) % 3);
         queue = queue > 0 ? queue - 1 : 0;
         if (queue > QUEUE_MAX)
             queue = QUEUE_MAX;
         usca_gauge_set(queue_depth, queue);
+        spin_unlock_irqrestore(&queue_lock, flags);
         USCA_TRACE1(&tp_work_end, items);
         if (++items % 100 == 0)
             kprintf("%s: %lu items\n", thread_current_name(),
@@ -174,6 +177,17 @@ static void start(const char *name, void (*fn)(void *), void *arg)
         kprintf("scenario: no thread slot left for %s\n", name);
 }
 
+/* The crasher, on vCPU (cpu) when there is one of that index (-1: any). */
+static void start_crasher(int cpu)
+{
+    if (cpu >= (int)smp_ncpus()) {
+        kprintf("scenario: no vCPU %d: the crasher runs anywhere\n", cpu);
+        cpu = -1;
+    }
+    if (thread_create_on("crasher", crasher, NULL, cpu) < 0)
+        kprintf("scenario: no thread slot left for crasher\n");
+}
+
 static void start_workers(uint32_t n)
 {
     char name[USC_NAME_MAX];
@@ -211,11 +225,15 @@ void scenario_start(const struct options *opt)
     case SCENARIO_CRASH:
         start_workers(opt->threads);
         crash_ticks = opt->crash_ticks;
-        start("crasher", crasher, NULL);
+        start_crasher(opt->crash_cpu);
         break;
     case SCENARIO_HANG:
         start_workers(opt->threads);
         start("spinner", spinner, NULL);
+        break;
+    case SCENARIO_RACE:
+    case SCENARIO_STRESS:
+        smp_scenarios_start(opt);
         break;
     default: /* a planted bug of bugs.c, among workers */
         start_workers(opt->threads);

@@ -17,7 +17,6 @@ static struct usca_tracepoint tp_tick =
     USCA_TP("timer_tick", USC_TP_INSTANT, tick_fields);
 static uint64_t exit_at;
 static uint32_t exit_code;
-static volatile int stopped;
 
 void timer_init(uint64_t exit_tick, uint32_t exit_status)
 {
@@ -36,11 +35,36 @@ void timer_init(uint64_t exit_tick, uint32_t exit_status)
     outb(PIT_CH0, divisor & 0xff);
     outb(PIT_CH0, divisor >> 8);
     pic_unmask(0);
+    /* The PIT ticks the boot vCPU only: the others use their local APIC's
+     * timer, measured here. */
+    if (smp_ncpus() > 1 && apic_timer_calibrate(TIMER_HZ) != 0)
+        kprintf("timer: no local APIC, the other vCPUs have no tick\n");
+}
+
+void timer_start_ap(void)
+{
+    if (apic_timer_start_ap() != 0)
+        kprintf("timer: vCPU %u has no tick\n", this_cpu()->index);
+}
+
+void timer_trace_off(void)
+{
+    __atomic_store_n(&tp_tick.enabled, 0, __ATOMIC_RELEASE);
 }
 
 void timer_irq(void)
 {
-    if (stopped) {
+    struct cpu *c = this_cpu();
+
+    if (c->timer_stopped) {
+        irq_eoi(0);
+        return;
+    }
+    c->ticks++;
+    if (c->index != 0) {
+        /* another vCPU: its own heartbeat; the guest's clock is vCPU 0's */
+        USCA_TRACE1(&tp_tick, c->ticks);
+        usca_tick();
         irq_eoi(0);
         return;
     }
@@ -57,6 +81,6 @@ void timer_irq(void)
 
 void timer_stop(void)
 {
-    stopped = 1;
+    this_cpu()->timer_stopped = 1;
     apic_timer_stop();
 }

@@ -32,7 +32,7 @@
     .balign 16
     .globl trap_stubs
 trap_stubs:
-    /* exceptions 0-31, then the PIC's IRQ 0-15 */
+    /* exceptions 0-31, the PIC's IRQ 0-15 (the tick on 32), then 48-63 */
     stub 0, 0
     stub 1, 0
     stub 2, 0
@@ -81,6 +81,23 @@ trap_stubs:
     stub 45, 0
     stub 46, 0
     stub 47, 0
+    /* the local APIC's own vectors: IPIs, spurious */
+    stub 48, 0
+    stub 49, 0
+    stub 50, 0
+    stub 51, 0
+    stub 52, 0
+    stub 53, 0
+    stub 54, 0
+    stub 55, 0
+    stub 56, 0
+    stub 57, 0
+    stub 58, 0
+    stub 59, 0
+    stub 60, 0
+    stub 61, 0
+    stub 62, 0
+    stub 63, 0
 
 /*
  * Build a struct trap_frame, save the FPU/SSE state (the agent's code may

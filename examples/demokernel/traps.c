@@ -151,23 +151,32 @@ static void dump_backtrace(const struct usc_regs *r)
 
 static _Noreturn void exception(const struct trap_frame *f)
 {
-    static volatile int panicking;
+    struct cpu *c = this_cpu();
     struct usc_regs regs;
     char reason[USC_REASON_MAX];
     char cr2_text[32] = "";
 
-    /* A fault while reporting a fault: stop before it recurses. */
-    if (panicking)
+    /* A fault while reporting a fault: stop before it recurses. Another
+     * vCPU's fault is its own: the agent records the first, counts the
+     * rest. */
+    if (c->panicking)
         halt_forever();
-    panicking = 1;
+    c->panicking = 1;
 
     fill_regs(f, &regs);
     if (f->vector == VECTOR_PAGE_FAULT)
         ksnprintf(cr2_text, sizeof(cr2_text), " cr2 0x%lx", regs.cr2);
-    ksnprintf(reason, sizeof(reason),
-              "%s (vector %lu, error 0x%lx) at rip 0x%lx%s in thread %s",
-              exception_names[f->vector], f->vector, f->error, f->rip, cr2_text,
-              thread_current_name());
+    if (smp_ncpus() > 1)
+        ksnprintf(reason, sizeof(reason),
+                  "%s (vector %lu, error 0x%lx) at rip 0x%lx%s in thread %s "
+                  "on vCPU %u",
+                  exception_names[f->vector], f->vector, f->error, f->rip,
+                  cr2_text, thread_current_name(), c->index);
+    else
+        ksnprintf(reason, sizeof(reason),
+                  "%s (vector %lu, error 0x%lx) at rip 0x%lx%s in thread %s",
+                  exception_names[f->vector], f->vector, f->error, f->rip,
+                  cr2_text, thread_current_name());
     serial_printf("PANIC: %s\n", reason);
     dump_regs(&regs);
     dump_backtrace(&regs);
@@ -185,10 +194,10 @@ static _Noreturn void exception(const struct trap_frame *f)
 
 int irq_eoi(unsigned irq)
 {
-    if (!apic_in_use())
-        return pic_eoi(irq);
     if (IRQ_BASE + irq == APIC_SPURIOUS_VECTOR)
         return 0;
+    if (!this_cpu()->lapic_tick && irq < 16)
+        return pic_eoi(irq);
     apic_eoi();
     return 1;
 }
@@ -197,6 +206,8 @@ void trap_dispatch(struct trap_frame *f)
 {
     if (f->vector < IRQ_BASE)
         exception(f);
+    if (f->vector == IPI_STOP_VECTOR)
+        smp_stop_irq();
     unsigned irq = (unsigned)(f->vector - IRQ_BASE);
     if (irq == 0)
         timer_irq();

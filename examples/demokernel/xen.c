@@ -4,16 +4,6 @@
 #include "kernel.h"
 
 #define PAGE_SIZE 4096u
-#define PTE_P 0x1ull
-#define PTE_RW 0x2ull
-#define PTE_ADDR 0x000ffffffffff000ull
-/*
- * Frames outside boot.S's identity map (the toolstack puts the console
- * ring just below 4 GiB) are mapped in this 2 MiB window: PML4 slot 511,
- * PDPT slot 511, which boot.S leaves empty (the image uses slot 510).
- */
-#define WINDOW_VA 0xffffffffc0000000ull
-#define WINDOW_SLOT_CONSOLE 0u
 /* How long a write waits for the console daemon to make room, and how
  * long an orderly exit waits for it to read everything. */
 #define ROOM_WAIT_MS 200u
@@ -24,8 +14,6 @@ static uint32_t cpuid_base; /* Xen's first CPUID leaf; 0: not under Xen */
 static int hypercalls_ok;
 /* Xen fills this with one 32-byte stub per hypercall; never NX-mapped. */
 static uint8_t hypercall_page[PAGE_SIZE] __attribute__((aligned(PAGE_SIZE)));
-static uint64_t window_pd[512] __attribute__((aligned(PAGE_SIZE)));
-static uint64_t window_pt[512] __attribute__((aligned(PAGE_SIZE)));
 
 static long hv_console = -XEN_EPERM; /* CONSOLEIO_write's answer to a probe */
 static volatile struct xencons_interface *ring; /* NULL: no PV console */
@@ -114,36 +102,6 @@ static long get_param(uint32_t index, uint64_t *value)
     return rc;
 }
 
-/*
- * Map the frame (pfn) at slot (slot) of the window, read-write; returns
- * its virtual address, or NULL when the window's PDPT slot is someone
- * else's. Interrupts off or not yet on: the tables are shared.
- */
-static volatile void *map_frame(uint64_t pfn, unsigned slot)
-{
-    uint64_t cr3;
-
-    __asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
-    /* boot.S's tables lie in the identity-mapped first GiB */
-    uint64_t *pml4 = (uint64_t *)(uintptr_t)(cr3 & PTE_ADDR);
-    uint64_t pml4e = pml4[(WINDOW_VA >> 39) & 511];
-    if (!(pml4e & PTE_P))
-        return NULL;
-    uint64_t *pdpt = (uint64_t *)(uintptr_t)(pml4e & PTE_ADDR);
-    uint64_t *pdpte = &pdpt[(WINDOW_VA >> 30) & 511];
-    if (!(*pdpte & PTE_P)) {
-        window_pd[(WINDOW_VA >> 21) & 511] =
-            image_phys(window_pt) | PTE_P | PTE_RW;
-        *pdpte = image_phys(window_pd) | PTE_P | PTE_RW;
-    } else if ((*pdpte & PTE_ADDR) != image_phys(window_pd)) {
-        return NULL;
-    }
-    uint64_t va = WINDOW_VA + (uint64_t)slot * PAGE_SIZE;
-    window_pt[slot] = (pfn << 12) | PTE_P | PTE_RW;
-    invlpg((const void *)(uintptr_t)va);
-    return (volatile void *)(uintptr_t)va;
-}
-
 void xen_console_init(void)
 {
     static const char probe[1];
@@ -155,7 +113,9 @@ void xen_console_init(void)
     if (get_param(HVM_PARAM_CONSOLE_PFN, &pfn) != 0 || pfn == 0 ||
         get_param(HVM_PARAM_CONSOLE_EVTCHN, &port) != 0)
         return;
-    ring = map_frame(pfn, WINDOW_SLOT_CONSOLE);
+    /* The toolstack puts the ring just below 4 GiB: outside the identity
+     * map. */
+    ring = window_map(pfn, WINDOW_SLOT_CONSOLE, 0);
     ring_pfn = pfn;
     ring_port = (uint32_t)port;
 }
@@ -284,4 +244,42 @@ long xen_poweroff(void)
 
     return hypercall(HYPERVISOR_sched_op, SCHEDOP_shutdown,
                      (uint64_t)(uintptr_t)&s, 0);
+}
+
+uint32_t xen_vcpu_count(uint32_t max)
+{
+    uint32_t n = 0;
+
+    /* vCPU ids are dense from 0: the first that does not exist ends them */
+    while (n < max &&
+           hypercall(HYPERVISOR_vcpu_op, VCPUOP_is_up, n, 0) != -XEN_ENOENT)
+        n++;
+    return n ? n : 1;
+}
+
+long xen_vcpu_start(uint32_t index, uint64_t rip, uint64_t rsp)
+{
+    static struct vcpu_hvm_context ctx; /* one start at a time */
+    uint64_t cr0, cr3, cr4;
+
+    __asm__ volatile("mov %%cr0, %0" : "=r"(cr0));
+    __asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
+    __asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+    ctx = (struct vcpu_hvm_context){.mode = VCPU_HVM_MODE_64B};
+    ctx.cpu_regs.x86_64 = (struct vcpu_hvm_x86_64){
+        .rip = rip,
+        .rsp = rsp,
+        .rdi = index,
+        .rflags = 0x2, /* interrupts off */
+        /* the boot vCPU's own paging and modes: the same page tables */
+        .cr0 = cr0,
+        .cr3 = cr3,
+        .cr4 = cr4,
+        .efer = rdmsr(MSR_EFER),
+    };
+    long rc = hypercall(HYPERVISOR_vcpu_op, VCPUOP_initialise, index,
+                        (uint64_t)(uintptr_t)&ctx);
+    if (rc == 0)
+        rc = hypercall(HYPERVISOR_vcpu_op, VCPUOP_up, index, 0);
+    return rc;
 }

@@ -38,11 +38,13 @@
 #define XEN_HYPERCALL_STRIDE 32u
 #define HYPERVISOR_xen_version 17u
 #define HYPERVISOR_console_io 18u
+#define HYPERVISOR_vcpu_op 24u
 #define HYPERVISOR_sched_op 29u
 #define HYPERVISOR_event_channel_op 32u
 #define HYPERVISOR_hvm_op 34u
 
-#define XEN_EPERM 1 /* errno.h: what XSM answers a refused operation */
+#define XEN_EPERM 1  /* errno.h: what XSM answers a refused operation */
+#define XEN_ENOENT 2 /* VCPUOP_*: no such vCPU */
 
 /* xen_version(XENVER_version, NULL): major << 16 | minor */
 #define XENVER_version 0u
@@ -75,6 +77,28 @@ struct evtchn_send {
 };
 
 /* ---- HVM parameters (hvm/hvm_op.h, hvm/params.h) ---------------------- */
+
+/* vcpu_op: bring a vCPU up in a state the guest gives (vcpu.h); for an
+ * HVM (PVH) vCPU, VCPUOP_initialise takes a struct vcpu_hvm_context. */
+#define VCPUOP_initialise 0u
+#define VCPUOP_up 1u
+#define VCPUOP_is_up 3u /* 1 up, 0 down, -ENOENT: no such vCPU */
+#define VCPU_HVM_MODE_64B 1u
+
+/* hvm/hvm_vcpu.h: a vCPU started in long mode, flat segments. */
+struct vcpu_hvm_x86_64 {
+    uint64_t rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, rip, rflags;
+    uint64_t cr0, cr3, cr4, efer;
+};
+
+struct vcpu_hvm_context {
+    uint32_t mode;
+    uint32_t pad;
+    union {
+        struct vcpu_hvm_x86_64 x86_64;
+        uint8_t x86_32[120]; /* the 32-bit form, for the union's size */
+    } cpu_regs;
+};
 
 #define HVMOP_get_param 1u
 
@@ -132,6 +156,8 @@ struct hvm_memmap_table_entry {
 };
 
 _Static_assert(sizeof(struct xen_hvm_param) == 16, "xen_hvm_param");
+_Static_assert(sizeof(struct vcpu_hvm_x86_64) == 112, "vcpu_hvm_x86_64");
+_Static_assert(sizeof(struct vcpu_hvm_context) == 128, "vcpu_hvm_context");
 _Static_assert(sizeof(struct xencons_interface) == 3088, "xencons_interface");
 _Static_assert(sizeof(struct hvm_start_info) == 56, "hvm_start_info");
 _Static_assert(sizeof(struct hvm_memmap_table_entry) == 24, "memmap entry");

@@ -83,6 +83,12 @@ enum usc_thread_state {
     USC_THREAD_EXITED = 4,
 };
 
+/*
+ * usc_thread.flags: a RUNNING thread busy-waits (spins) on the lock at
+ * wait_obj, rather than blocking: its vCPU stays busy.
+ */
+#define USC_THREAD_SPINNING 0x1u
+
 /* Callee-saved state of a thread that is not running (System V x86-64). */
 struct usc_saved_regs {
     uint64_t rip, rsp, rbp, rbx, r12, r13, r14, r15;
@@ -95,14 +101,14 @@ struct usc_saved_regs {
  */
 struct usc_thread {
     uint64_t seq;
-    uint32_t id;    /* the unikernel's thread id */
-    uint32_t state; /* enum usc_thread_state */
-    uint32_t vcpu;  /* vCPU it runs on, or last ran on */
-    uint32_t flags;
+    uint32_t id;             /* the unikernel's thread id */
+    uint32_t state;          /* enum usc_thread_state */
+    uint32_t vcpu;           /* vCPU it runs on, or last ran on */
+    uint32_t flags;          /* USC_THREAD_SPINNING */
     uint64_t cpu_time;       /* timestamp ticks run, up to last_switch_ts */
     uint64_t switches;       /* times switched in */
     uint64_t last_switch_ts; /* timestamp it was last switched in */
-    uint64_t wait_obj;       /* guest-virtual address waited on, or 0 */
+    uint64_t wait_obj;       /* guest-virtual address waited (or spun) on */
     uint64_t reserved;
     char name[USC_NAME_MAX];    /* NUL-terminated */
     struct usc_saved_regs regs; /* valid when state != RUNNING */
@@ -211,16 +217,46 @@ struct usc_trace_ring {
     uint32_t npackets;    /* power of two; 0: this vCPU has no ring */
     uint32_t vcpu;
     uint32_t reserved0;
-    uint64_t pos;  /* guest: bytes reserved since boot; the open packet is
-                      number pos / packet_size */
-    uint64_t lost; /* guest: events dropped (stream mode, ring full) */
-    uint64_t reserved1[2];
+    uint64_t pos;     /* guest: bytes reserved since boot; the open packet is
+                         number pos / packet_size */
+    uint64_t lost;    /* guest: events dropped (stream mode, ring full) */
+    uint64_t emitted; /* guest: events this vCPU recorded or dropped since
+                         boot (USC_FEATURE_RING_EMITTED) */
+    uint64_t reserved1;
     /* written by the host */
     uint32_t mode; /* enum usc_trace_mode */
     uint32_t reserved2;
     uint64_t tail;         /* stream: packets the host has consumed */
     uint64_t stream_until; /* stream mode lapses at this timestamp */
     uint64_t reserved3[5];
+};
+
+/* ---- vCPUs -------------------------------------------------------------- */
+
+enum usc_vcpu_state {
+    USC_VCPU_OFFLINE = 0,  /* not (yet) brought up */
+    USC_VCPU_ONLINE = 1,   /* running: a thread, or idle */
+    USC_VCPU_STOPPED = 2,  /* stopped for another vCPU's panic */
+    USC_VCPU_PANICKED = 3, /* panicked itself (usc_panic.count counts it) */
+};
+
+/*
+ * One vCPU as the agent sees it, under its own sequence counter (like a
+ * thread slot). Entry v describes vCPU v; its figures are written on that
+ * vCPU. busy_time counts the time the scheduler hooks said a thread ran
+ * on it: busy since (since) as well while thread_id is not 0.
+ */
+struct usc_vcpu {
+    uint64_t seq;
+    uint32_t vcpu;         /* its index */
+    uint32_t state;        /* enum usc_vcpu_state */
+    uint32_t thread_id;    /* agent thread it runs, 0: none (idle) */
+    uint32_t flags;        /* zero */
+    uint64_t heartbeat_ts; /* timestamp of its last usca_tick() */
+    uint64_t ticks;        /* usca_tick() calls on it */
+    uint64_t busy_time;    /* ticks it ran threads, up to since */
+    uint64_t since;        /* timestamp of its last switch (or of online) */
+    uint64_t switches;     /* context switches on it */
 };
 
 /* ---- panic record ----------------------------------------------------- */
@@ -256,9 +292,23 @@ struct usc_panic {
     struct usc_regs regs;
 };
 
+/* What the first panic did with the other vCPUs (usc_control_block). */
+enum usc_panic_others {
+    USC_PANIC_OTHERS_UNSAID = 0,  /* not said (an agent before this field) */
+    USC_PANIC_OTHERS_RUNNING = 1, /* left running */
+    USC_PANIC_OTHERS_STOPPED = 2, /* asked to stop (IPI): the vCPU table
+                                     says which did (USC_VCPU_STOPPED) */
+};
+
 /* ---- the control block ------------------------------------------------ */
 
 #define USC_CB_HEADER_SIZE 512u
+
+/*
+ * usc_control_block.features: fields added within ABI version 1 whose
+ * zero would otherwise be ambiguous, set when the agent keeps them.
+ */
+#define USC_FEATURE_RING_EMITTED 0x1u /* usc_trace_ring.emitted */
 
 /*
  * Page-aligned, exactly one page. The host finds it by scanning guest RAM
@@ -287,7 +337,10 @@ struct usc_control_block {
     struct usc_table trace_rings;  /* struct usc_trace_ring[], one per vCPU */
     struct usc_table log;          /* byte ring, capacity a power of two */
     struct usc_table panic;        /* one struct usc_panic */
-    uint8_t header_reserved[USC_CB_HEADER_SIZE - 304];
+    struct usc_table vcpus;        /* struct usc_vcpu[]; 0: absent (older) */
+    uint32_t features;             /* USC_FEATURE_* */
+    uint32_t header_reserved0;
+    uint8_t header_reserved[USC_CB_HEADER_SIZE - 336];
 
     /* live part: changes while the guest runs */
     uint32_t state;             /* enum usc_run_state */
@@ -297,9 +350,12 @@ struct usc_control_block {
     uint32_t threads_used;      /* slots ever used (high-water mark) */
     uint32_t tracepoints_count; /* published tracepoints */
     uint32_t reserved0;
-    uint64_t log_head;    /* bytes ever written to the log ring */
-    uint64_t log_reserve; /* log_head plus bytes being written now */
-    uint64_t live_reserved[(USC_ABI_PAGE_SIZE - USC_CB_HEADER_SIZE - 48) / 8];
+    uint64_t log_head;     /* bytes ever written to the log ring */
+    uint64_t log_reserve;  /* log_head plus bytes being written now */
+    uint32_t panic_others; /* enum usc_panic_others, set before the panic
+                              record is valid */
+    uint32_t reserved1;
+    uint64_t live_reserved[(USC_ABI_PAGE_SIZE - USC_CB_HEADER_SIZE - 56) / 8];
 };
 
 /*
@@ -336,6 +392,9 @@ _Static_assert(sizeof(struct usc_trace_event_header) == 16, "event header");
 _Static_assert(sizeof(struct usc_trace_ring) == 128, "usc_trace_ring");
 _Static_assert(offsetof(struct usc_trace_ring, pos) == 32, "ring pos");
 _Static_assert(offsetof(struct usc_trace_ring, mode) == 64, "ring mode");
+_Static_assert(offsetof(struct usc_trace_ring, emitted) == 48, "emitted");
+_Static_assert(sizeof(struct usc_vcpu) == 64, "usc_vcpu");
+_Static_assert(offsetof(struct usc_vcpu, heartbeat_ts) == 24, "vcpu hb");
 _Static_assert(sizeof(struct usc_regs) == 272, "usc_regs");
 _Static_assert(offsetof(struct usc_regs, rip) == 128, "regs rip");
 _Static_assert(offsetof(struct usc_regs, cr3) == 232, "regs cr3");
@@ -347,11 +406,15 @@ _Static_assert(offsetof(struct usc_control_block, self_paddr) == 24, "self");
 _Static_assert(offsetof(struct usc_control_block, name) == 96, "name");
 _Static_assert(offsetof(struct usc_control_block, metrics) == 160, "metrics");
 _Static_assert(offsetof(struct usc_control_block, panic) == 280, "panic");
+_Static_assert(offsetof(struct usc_control_block, vcpus) == 304, "vcpus");
+_Static_assert(offsetof(struct usc_control_block, features) == 328, "feat");
 _Static_assert(offsetof(struct usc_control_block, state) == USC_CB_HEADER_SIZE,
                "header size");
 _Static_assert(offsetof(struct usc_control_block, log_head) == 544, "log_head");
 _Static_assert(offsetof(struct usc_control_block, log_reserve) == 552,
                "log_res");
+_Static_assert(offsetof(struct usc_control_block, panic_others) == 560,
+               "panic_others");
 _Static_assert(sizeof(struct usc_control_block) == USC_ABI_PAGE_SIZE, "cb");
 
 #endif /* UNISCOPE_ABI_H */

@@ -66,10 +66,17 @@ int usca_init(const struct usca_config *cfg);
 /* The published control block, or NULL before usca_init. */
 const struct usc_control_block *usca_control_block(void);
 
-/* Mark (vcpu) online in the control block. */
+/*
+ * Mark (vcpu) online in the control block and in its entry of the vCPU
+ * table (from any vCPU; usually the one coming up, before it ticks).
+ */
 void usca_vcpu_online(uint32_t vcpu);
 
-/* Record a heartbeat (call from the timer tick); the host sees liveness. */
+/*
+ * Record a heartbeat of the calling vCPU (call from each vCPU's timer
+ * tick): the control block's heartbeat and the vCPU's own entry (its
+ * heartbeat and tick count), so the host sees each vCPU's liveness.
+ */
 void usca_tick(void);
 
 /* Set the run state (enum usc_run_state), e.g. HALTED on orderly exit. */
@@ -109,6 +116,9 @@ void usca_thread_rename(struct usc_thread *t, const char *name);
 /*
  * Set (t)'s state (enum usc_thread_state) and what it waits on (wait_obj,
  * a guest-virtual address or 0), e.g. BLOCKED before switching away.
+ * RUNNING with a non-zero (wait_obj) says the running thread spins on that
+ * lock (flag USC_THREAD_SPINNING); RUNNING with 0 clears it once it has
+ * the lock.
  */
 void usca_thread_set_state(struct usc_thread *t, uint32_t state,
                            uint64_t wait_obj);
@@ -153,6 +163,32 @@ void usca_panic_record(const char *reason, const struct usca_fault *fault);
 
 /* usca_panic_record, then halt this vCPU for good (interrupts off, hlt). */
 _Noreturn void usca_panic(const char *reason, const struct usca_fault *fault);
+
+/*
+ * Several vCPUs: only the first panic is recorded; a panic on another vCPU
+ * while it is being recorded is counted and its usca_panic_record returns
+ * once the first record, state and log line are complete (or after a
+ * second, if that vCPU died half-way), so that the host never finds a
+ * half-written record however the unikernel then stops. Each panicking
+ * vCPU is marked PANICKED in the vCPU table.
+ *
+ * What happens to the other vCPUs is the unikernel's choice, and the
+ * control block says which (panic_others): by default they are left
+ * running. With a (stop) hook registered here, the first panic calls it,
+ * with interrupts off, once the record is written and before the state
+ * becomes PANICKED, to make the other vCPUs stop (an IPI); each of them
+ * calls usca_vcpu_stopped() before it halts, and the agent waits (at most
+ * a second) for every online vCPU to have stopped. NULL: leave them
+ * running again. Call at any time after init.
+ */
+void usca_panic_set_stop(void (*stop)(void));
+
+/*
+ * The calling vCPU stops because another one panicked (from the stop
+ * hook's IPI handler, before it halts): marks it STOPPED in its vCPU
+ * entry.
+ */
+void usca_vcpu_stopped(void);
 
 /* ---- tracing (docs/tracing.md) ---------------------------------------- */
 

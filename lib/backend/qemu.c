@@ -50,6 +50,7 @@ static enum usc_vm_state state_of_status(const char *s)
         {"debug", USC_VM_DEBUG},
         {"guest-panicked", USC_VM_PANICKED},
         {"shutdown", USC_VM_SHUTDOWN},
+        {"internal-error", USC_VM_ERROR},
         /* every other status QEMU 7.2 knows is a stopped VM */
         {"paused", USC_VM_PAUSED},
         {"prelaunch", USC_VM_PAUSED},
@@ -61,7 +62,6 @@ static enum usc_vm_state state_of_status(const char *s)
         {"suspended", USC_VM_PAUSED},
         {"watchdog", USC_VM_PAUSED},
         {"io-error", USC_VM_PAUSED},
-        {"internal-error", USC_VM_PAUSED},
         {"colo", USC_VM_PAUSED},
     };
 
@@ -167,6 +167,7 @@ void usc_qemu_state_event(const struct qemu *qm, enum usc_vm_state state,
         ev->reason = USC_STOP_PANIC;
         break;
     case USC_VM_SHUTDOWN:
+    case USC_VM_ERROR:
     case USC_VM_DEAD:
         ev->reason = USC_STOP_SHUTDOWN;
         break;

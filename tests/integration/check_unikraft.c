@@ -225,36 +225,6 @@ static int console_has(void *arg)
     return strstr(w->buf, w->needle) != NULL;
 }
 
-/* ---- unitop ------------------------------------------------------------ */
-
-/* Guest (name) in iteration (it) of unitop's JSON, or NULL. */
-static json_t *top_guest(json_t *it, const char *name)
-{
-    json_t *g;
-    size_t i;
-
-    json_array_foreach(json_object_get(it, "guests"), i, g)
-    {
-        if (!strcmp(json_string_value(json_object_get(g, "name")), name))
-            return g;
-    }
-    return NULL;
-}
-
-static json_int_t top_metric(json_t *guest, const char *name)
-{
-    json_t *m;
-    size_t i;
-
-    json_array_foreach(json_object_get(guest, "metrics"), i, m)
-    {
-        if (!strcmp(json_string_value(json_object_get(m, "name")), name))
-            return json_integer_value(json_object_get(m, "value"));
-    }
-    ck_abort_msg("unitop shows no metric %s", name);
-    return 0;
-}
-
 /* ---- the guest with the agent ------------------------------------------ */
 
 /* Booted, found by unirun --list within 1 s of the guest's boot, with its
@@ -277,17 +247,17 @@ static void check_found_and_counting(const char *name, struct live *l)
         tool("USC_UNITOP", "-b", "-n", "2", "--format", "json", NULL), 0);
     json_t *top = json_loads(out, 0, &e);
     ck_assert_msg(top, "unitop --format json: %s:\n%s", e.text, clip(out));
-    json_t *g1 = top_guest(json_array_get(top, 0), name);
-    json_t *g2 = top_guest(json_array_get(top, 1), name);
+    json_t *g1 = test_top_guest(json_array_get(top, 0), name);
+    json_t *g2 = test_top_guest(json_array_get(top, 1), name);
     ck_assert_msg(g1 && g2, "unitop lacks %s:\n%s", name, clip(out));
     ck_assert_str_eq(json_string_value(json_object_get(g2, "agent_name")),
                      "unikraft-hello");
-    ck_assert_int_gt(top_metric(g2, "work_items"),
-                     top_metric(g1, "work_items"));
-    ck_assert_int_gt(top_metric(g2, "context_switches"),
-                     top_metric(g1, "context_switches"));
-    ck_assert_int_ge(top_metric(g2, "threads"), 5);
-    ck_assert_int_gt(top_metric(g2, "heap_used"), 0);
+    ck_assert_int_gt(test_top_metric(g2, "work_items"),
+                     test_top_metric(g1, "work_items"));
+    ck_assert_int_gt(test_top_metric(g2, "context_switches"),
+                     test_top_metric(g1, "context_switches"));
+    ck_assert_int_ge(test_top_metric(g2, "threads"), 5);
+    ck_assert_int_gt(test_top_metric(g2, "heap_used"), 0);
     ck_assert_int_gt(json_integer_value(json_object_get(g2, "heap_bytes")), 0);
     json_decref(top);
 }

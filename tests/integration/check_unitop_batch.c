@@ -47,34 +47,6 @@ static int unitop(char *out, size_t cap, const char *a1, const char *a2,
     return test_run(argv, out, cap, 60000);
 }
 
-/* Guest (name) of one iteration's object, or NULL. */
-static json_t *guest(json_t *iteration, const char *name)
-{
-    json_t *g;
-    size_t i;
-
-    json_array_foreach(json_object_get(iteration, "guests"), i, g)
-    {
-        if (!strcmp(json_string_value(json_object_get(g, "name")), name))
-            return g;
-    }
-    return NULL;
-}
-
-/* The value of metric (metric) of guest (g), or -1. */
-static json_int_t metric(json_t *g, const char *metric)
-{
-    json_t *m;
-    size_t i;
-
-    json_array_foreach(json_object_get(g, "metrics"), i, m)
-    {
-        if (!strcmp(json_string_value(json_object_get(m, "name")), metric))
-            return json_integer_value(json_object_get(m, "value"));
-    }
-    return -1;
-}
-
 /* Wait until every demo agent is up: unirun --list says "yes". */
 static int agents_up(void *arg)
 {
@@ -110,7 +82,8 @@ START_TEST(test_json_two_iterations_advance)
         json_string_value(json_object_get(first, "cpu_percent_of")),
         "one host core");
     for (int i = 0; i < 3; i++) {
-        json_t *a = guest(first, demo[i]), *b = guest(second, demo[i]);
+        json_t *a = test_top_guest(first, demo[i]),
+               *b = test_top_guest(second, demo[i]);
         ck_assert_msg(a && b, "%s missing", demo[i]);
         ck_assert_str_eq(json_string_value(json_object_get(a, "state")),
                          "running");
@@ -127,7 +100,8 @@ START_TEST(test_json_two_iterations_advance)
         ck_assert(
             json_is_real(json_object_get(a, "context_switches_per_second")));
         /* Figures advance between the two iterations. */
-        json_int_t t1 = metric(a, "timer_ticks"), t2 = metric(b, "timer_ticks");
+        json_int_t t1 = test_top_metric(a, "timer_ticks"),
+                   t2 = test_top_metric(b, "timer_ticks");
         ck_assert_msg(t1 > 0 && t2 > t1, "%s: timer_ticks %lld then %lld",
                       demo[i], (long long)t1, (long long)t2);
         ck_assert_int_gt(

@@ -338,6 +338,19 @@ void test_rundir_teardown(void)
     }
     if (d)
         closedir(d);
+    /* The cores unirun kept of guests that crashed. */
+    char cores[sizeof(rundir) + 16];
+    snprintf(cores, sizeof(cores), "%s/.cores", rundir);
+    d = opendir(cores);
+    while (d && (e = readdir(d)) != NULL) {
+        char path[sizeof(cores) + 256];
+        snprintf(path, sizeof(path), "%s/%s", cores, e->d_name);
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            unlink(path);
+    }
+    if (d)
+        closedir(d);
+    rmdir(cores);
     rmdir(rundir);
     rundir[0] = 0;
 }
@@ -410,25 +423,51 @@ static void wait_scheduler(const char *name)
     usc_target_close(t);
 }
 
-void test_boot(const char *name, unsigned mem_mib, const char *kernel_args)
+/* unirun --detach (image) as (name), with --vcpus (vcpus) unless 0. */
+static void unirun_detach(const char *name, const char *image, unsigned mem_mib,
+                          unsigned vcpus, const char *kernel_args)
 {
-    char out[4096], mib[16];
+    char out[4096], mib[16], ncpu[16];
     snprintf(mib, sizeof(mib), "%u", mem_mib);
-    char *argv[] = {(char *)test_env("USC_UNIRUN"),
-                    "--detach",
-                    "--accel",
-                    "tcg",
-                    "--memory",
-                    mib,
-                    "--name",
-                    (char *)name,
-                    (char *)test_env("USC_DEMOKERNEL"),
-                    "--",
-                    (char *)kernel_args,
-                    NULL};
+    snprintf(ncpu, sizeof(ncpu), "%u", vcpus);
+    char *argv[16] = {(char *)test_env("USC_UNIRUN"),
+                      "--detach",
+                      "--accel",
+                      "tcg",
+                      "--memory",
+                      mib,
+                      "--name",
+                      (char *)name};
+    int n = 8;
+    if (vcpus) {
+        argv[n++] = "--vcpus";
+        argv[n++] = ncpu;
+    }
+    argv[n++] = (char *)image;
+    argv[n++] = "--";
+    argv[n++] = (char *)kernel_args;
+    argv[n] = NULL;
     int rc = test_run(argv, out, sizeof(out), TEST_BOOT_MS);
     ck_assert_msg(rc == 0, "unirun --detach %s: %d: %s", name, rc, out);
+}
+
+void test_boot_image(const char *name, const char *image, unsigned mem_mib,
+                     const char *kernel_args)
+{
+    unirun_detach(name, image, mem_mib, 0, kernel_args);
+}
+
+void test_boot_vcpus(const char *name, unsigned mem_mib, unsigned vcpus,
+                     const char *kernel_args)
+{
+    unirun_detach(name, test_env("USC_DEMOKERNEL"), mem_mib, vcpus,
+                  kernel_args);
     wait_scheduler(name);
+}
+
+void test_boot(const char *name, unsigned mem_mib, const char *kernel_args)
+{
+    test_boot_vcpus(name, mem_mib, 0, kernel_args);
 }
 
 void test_boot_once(const char *name, unsigned mem_mib, const char *kernel_args)
@@ -450,6 +489,34 @@ int test_unirun_list(char *out, size_t cap)
 {
     char *argv[] = {(char *)test_env("USC_UNIRUN"), "--list", NULL};
     return test_run(argv, out, cap, 30000);
+}
+
+/* ---- unitop's JSON ------------------------------------------------------ */
+
+json_t *test_top_guest(json_t *iteration, const char *name)
+{
+    json_t *g;
+    size_t i;
+
+    json_array_foreach(json_object_get(iteration, "guests"), i, g)
+    {
+        if (!strcmp(json_string_value(json_object_get(g, "name")), name))
+            return g;
+    }
+    return NULL;
+}
+
+json_int_t test_top_metric(json_t *g, const char *metric)
+{
+    json_t *m;
+    size_t i;
+
+    json_array_foreach(json_object_get(g, "metrics"), i, m)
+    {
+        if (!strcmp(json_string_value(json_object_get(m, "name")), metric))
+            return json_integer_value(json_object_get(m, "value"));
+    }
+    return -1;
 }
 
 /* ---- a running guest ---------------------------------------------------- */

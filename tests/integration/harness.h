@@ -6,6 +6,7 @@
 #define USC_TEST_HARNESS_H
 
 #include <check.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -116,11 +117,24 @@ int test_run_suite(Suite *s);
 const char *test_env(const char *name);
 
 /*
+ * unirun --detach --accel tcg --memory (mem_mib) --name (name) (image) --
+ * (kernel_args), at most TEST_BOOT_MS. Fails the test, with unirun's
+ * output, unless unirun exits 0. Returns once unirun has: the guest may
+ * still be in its boot code.
+ */
+void test_boot_image(const char *name, const char *image, unsigned mem_mib,
+                     const char *kernel_args);
+
+/*
  * unirun --detach --accel tcg --memory (mem_mib) --name (name) the demo
  * kernel (USC_DEMOKERNEL) with (kernel_args), at most TEST_BOOT_MS. Fails
  * the test, with unirun's output, unless unirun exits 0.
  */
 void test_boot(const char *name, unsigned mem_mib, const char *kernel_args);
+
+/* As test_boot, with --vcpus (vcpus) (0: unirun's default, one). */
+void test_boot_vcpus(const char *name, unsigned mem_mib, unsigned vcpus,
+                     const char *kernel_args);
 
 /*
  * As test_boot with "(kernel_args) name=(name)", unless guest (name)'s
@@ -140,6 +154,14 @@ int test_unirun_stop(const char *name, char *out, size_t cap);
  * unirun's exit status (see test_run).
  */
 int test_unirun_list(char *out, size_t cap);
+
+/* ---- unitop's JSON ------------------------------------------------------ */
+
+/* The guest named (name) in one iteration of unitop --format json, or NULL. */
+json_t *test_top_guest(json_t *iteration, const char *name);
+
+/* The value of metric (metric) of unitop's guest (g), or -1 if it has none. */
+json_int_t test_top_metric(json_t *g, const char *metric);
 
 /* ---- a running guest ---------------------------------------------------- */
 

@@ -140,6 +140,40 @@ START_TEST(test_tick_and_state)
 }
 END_TEST
 
+static const struct usc_vcpu *vcpu_entry(const struct usc_control_block *cb,
+                                         uint32_t v)
+{
+    return (const struct usc_vcpu *)(uintptr_t)cb->vcpus.at.vaddr + v;
+}
+
+START_TEST(test_vcpu_table_online_and_ticks)
+{
+    const struct usc_control_block *cb = init_agent(); /* 2 vCPUs */
+    ck_assert_uint_eq(cb->vcpus.capacity, 2);
+    ck_assert_uint_eq(cb->vcpus.entry_size, sizeof(struct usc_vcpu));
+    ck_assert_uint_eq(cb->vcpus.at.paddr, cb->vcpus.at.vaddr - 0x1000);
+    ck_assert_uint_eq(cb->features & USC_FEATURE_RING_EMITTED,
+                      USC_FEATURE_RING_EMITTED);
+    ck_assert_uint_eq(vcpu_entry(cb, 1)->vcpu, 1);
+    ck_assert_uint_eq(vcpu_entry(cb, 1)->state, USC_VCPU_OFFLINE);
+    fake_now = 3000;
+    usca_vcpu_online(1);
+    ck_assert_uint_eq(vcpu_entry(cb, 1)->state, USC_VCPU_ONLINE);
+    ck_assert_uint_eq(vcpu_entry(cb, 1)->since, 3000);
+    usca_vcpu_online(2); /* beyond max_vcpus: the bitmap only */
+    fake_vcpu = 1;
+    fake_now = 3100;
+    usca_tick();
+    usca_tick();
+    ck_assert_uint_eq(vcpu_entry(cb, 1)->ticks, 2);
+    ck_assert_uint_eq(vcpu_entry(cb, 1)->heartbeat_ts, 3100);
+    ck_assert_uint_eq(vcpu_entry(cb, 0)->ticks, 0);
+    ck_assert_uint_eq(vcpu_entry(cb, 1)->seq % 2, 0);
+    fake_vcpu = 0;
+    ck_assert_int_eq(irq_depth, 0);
+}
+END_TEST
+
 /* ---- metrics ---------------------------------------------------------- */
 
 START_TEST(test_metrics_counters_and_gauges)
@@ -286,6 +320,50 @@ START_TEST(test_switch_regs_saved_and_time_accounted)
 }
 END_TEST
 
+START_TEST(test_vcpu_busy_time_follows_switches)
+{
+    const struct usc_control_block *cb = init_agent();
+    const struct usc_vcpu *e = vcpu_entry(cb, 1);
+    struct usc_thread *a = usca_thread_create(1, "a");
+    fake_vcpu = 1;
+    fake_now = 2000;
+    usca_vcpu_online(1);
+    fake_now = 2100;
+    usca_thread_switch_regs(NULL, a, NULL); /* idle 100: not busy */
+    ck_assert_uint_eq(e->busy_time, 0);
+    ck_assert_uint_eq(e->thread_id, 1);
+    ck_assert_uint_eq(e->since, 2100);
+    fake_now = 2400;
+    usca_thread_switch_regs(a, NULL, NULL); /* ran a for 300 */
+    ck_assert_uint_eq(e->busy_time, 300);
+    ck_assert_uint_eq(e->thread_id, 0);
+    ck_assert_uint_eq(e->switches, 2);
+    /* a migrates: it runs on vCPU 0 next */
+    fake_vcpu = 0;
+    fake_now = 2500;
+    usca_thread_switch_regs(NULL, a, NULL);
+    ck_assert_uint_eq(a->vcpu, 0);
+    ck_assert_uint_eq(vcpu_entry(cb, 0)->thread_id, 1);
+    ck_assert_uint_eq(e->busy_time, 300);
+}
+END_TEST
+
+START_TEST(test_spinning_thread_flagged)
+{
+    init_agent();
+    struct usc_thread *a = usca_thread_create(1, "a");
+    usca_thread_switch_regs(NULL, a, NULL);
+    usca_thread_set_state(a, USC_THREAD_RUNNING, 0x5000);
+    ck_assert_uint_eq(a->state, USC_THREAD_RUNNING);
+    ck_assert_uint_eq(a->wait_obj, 0x5000);
+    ck_assert_uint_eq(a->flags, USC_THREAD_SPINNING);
+    usca_thread_set_state(a, USC_THREAD_RUNNING, 0); /* got it */
+    ck_assert_uint_eq(a->flags, 0);
+    usca_thread_set_state(a, USC_THREAD_BLOCKED, 0x5000);
+    ck_assert_uint_eq(a->flags, 0);
+}
+END_TEST
+
 /* Calls usca_thread_switch from a known frame and reports where it was. */
 static __attribute__((noinline)) void switch_from_here(struct usc_thread *p,
                                                        uintptr_t *sp_after)
@@ -428,6 +506,52 @@ START_TEST(test_first_panic_wins)
 }
 END_TEST
 
+START_TEST(test_panic_says_others_running_by_default)
+{
+    const struct usc_control_block *cb = init_agent();
+    ck_assert_uint_eq(cb->panic_others, USC_PANIC_OTHERS_UNSAID);
+    fake_vcpu = 1;
+    usca_panic_record("boom", NULL);
+    ck_assert_uint_eq(cb->panic_others, USC_PANIC_OTHERS_RUNNING);
+    ck_assert_uint_eq(vcpu_entry(cb, 1)->state, USC_VCPU_PANICKED);
+    ck_assert_uint_eq(vcpu_entry(cb, 0)->state, USC_VCPU_OFFLINE);
+    fake_vcpu = 0;
+}
+END_TEST
+
+static int stops_asked;
+
+/* A stop hook, as a unikernel's IPI would run it on the other vCPU. */
+static void stop_vcpu_zero(void)
+{
+    uint32_t self = fake_vcpu;
+    stops_asked++;
+    fake_vcpu = 0;
+    usca_vcpu_stopped();
+    fake_vcpu = self;
+}
+
+START_TEST(test_panic_stops_others_through_hook)
+{
+    const struct usc_control_block *cb = init_agent();
+    usca_vcpu_online(0);
+    usca_vcpu_online(1);
+    usca_panic_set_stop(stop_vcpu_zero);
+    fake_vcpu = 1;
+    usca_panic_record("boom", NULL);
+    ck_assert_int_eq(stops_asked, 1);
+    ck_assert_uint_eq(cb->panic_others, USC_PANIC_OTHERS_STOPPED);
+    ck_assert_uint_eq(vcpu_entry(cb, 0)->state, USC_VCPU_STOPPED);
+    ck_assert_uint_eq(vcpu_entry(cb, 1)->state, USC_VCPU_PANICKED);
+    ck_assert_uint_eq(cb->state, USC_STATE_PANICKED);
+    /* a second panic neither stops again nor waits for itself */
+    usca_panic_record("again", NULL);
+    ck_assert_int_eq(stops_asked, 1);
+    ck_assert_int_eq(irq_depth, 0);
+    fake_vcpu = 0;
+}
+END_TEST
+
 static Suite *agent_suite(void)
 {
     Suite *s = suite_create("agent");
@@ -437,6 +561,7 @@ static Suite *agent_suite(void)
     tcase_add_test(tc, test_long_name_and_build_id_truncated);
     tcase_add_test(tc, test_calls_before_init_do_nothing);
     tcase_add_test(tc, test_tick_and_state);
+    tcase_add_test(tc, test_vcpu_table_online_and_ticks);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("metrics");
@@ -451,6 +576,8 @@ static Suite *agent_suite(void)
     tcase_add_test(tc, test_thread_table_full);
     tcase_add_test(tc, test_switch_regs_saved_and_time_accounted);
     tcase_add_test(tc, test_switch_captures_callers_registers);
+    tcase_add_test(tc, test_vcpu_busy_time_follows_switches);
+    tcase_add_test(tc, test_spinning_thread_flagged);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("log");
@@ -462,6 +589,8 @@ static Suite *agent_suite(void)
     tc = tcase_create("panic");
     tcase_add_test(tc, test_panic_record_full_frame);
     tcase_add_test(tc, test_first_panic_wins);
+    tcase_add_test(tc, test_panic_says_others_running_by_default);
+    tcase_add_test(tc, test_panic_stops_others_through_hook);
     suite_add_tcase(s, tc);
     return s;
 }

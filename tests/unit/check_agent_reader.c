@@ -22,6 +22,7 @@
 #define THREADS_PADDR (METRICS_PADDR + NMETRICS * sizeof(struct usc_metric))
 #define NTHREADS 4
 #define LOG_PADDR (4 * PAGE)
+#define VCPUS_PADDR (5 * PAGE)
 #define LOG_CAP 256u
 #define TS_HZ 1000000000ull
 #define BOOT_TS 5000ull
@@ -38,6 +39,7 @@ static struct usc_control_block *cb_at(uint64_t paddr)
 #define METRIC(i) ((struct usc_metric *)(ram + METRICS_PADDR) + (i))
 #define THREAD(i) ((struct usc_thread *)(ram + THREADS_PADDR) + (i))
 #define PANIC ((struct usc_panic *)(ram + PANIC_PADDR))
+#define VCPU(i) ((struct usc_vcpu *)(ram + VCPUS_PADDR) + (i))
 
 /* Recompute the header checksum after a test changed the header. */
 static void seal(struct usc_control_block *cb)
@@ -74,6 +76,8 @@ static void build_header(struct usc_control_block *cb)
     table(&cb->trace_rings, 0, sizeof(struct usc_trace_ring), 0);
     table(&cb->log, LOG_PADDR, 1, LOG_CAP);
     table(&cb->panic, PANIC_PADDR, sizeof(struct usc_panic), 1);
+    table(&cb->vcpus, VCPUS_PADDR, sizeof(struct usc_vcpu), 2);
+    cb->features = USC_FEATURE_RING_EMITTED;
     seal(cb);
 }
 
@@ -132,6 +136,15 @@ static void setup(void)
     CB->state = USC_STATE_RUNNING;
     CB->vcpus_online = 3;
     CB->heartbeat_ts = BOOT_TS + 3 * TS_HZ;
+    for (uint32_t v = 0; v < 2; v++) {
+        VCPU(v)->seq = 4;
+        VCPU(v)->vcpu = v;
+        VCPU(v)->state = USC_VCPU_ONLINE;
+        VCPU(v)->ticks = 100 + v;
+        VCPU(v)->heartbeat_ts = BOOT_TS + v;
+        VCPU(v)->busy_time = 10 * v;
+    }
+    VCPU(1)->thread_id = 7;
     usc_physmem_from_buffer(&pm, ram, sizeof(ram));
 }
 
@@ -924,6 +937,151 @@ START_TEST(panic_being_written_forever_is_eagain)
 }
 END_TEST
 
+/* ---- vCPUs: the table, and a guest claiming more than it has ---------- */
+
+START_TEST(vcpu_table_is_read)
+{
+    struct usc_agent *a = open_ok();
+    struct usc_agent_vcpu e;
+    int settled = -1;
+
+    ck_assert_uint_eq(usc_agent_nvcpus(a), 2);
+    ck_assert_int_eq(usc_agent_vcpu_at(a, 1, &e, &settled), 0);
+    ck_assert_int_eq(settled, 1);
+    ck_assert_uint_eq(e.vcpu, 1);
+    ck_assert_uint_eq(e.state, USC_VCPU_ONLINE);
+    ck_assert_uint_eq(e.thread_id, 7);
+    ck_assert_uint_eq(e.ticks, 101);
+    ck_assert_uint_eq(e.busy_time, 10);
+    ck_assert_int_eq(usc_agent_vcpu_at(a, 2, &e, &settled), -ERANGE);
+    /* one in flux is taken as it stands, said so */
+    VCPU(0)->seq = 5;
+    ck_assert_int_eq(usc_agent_vcpu_at(a, 0, &e, &settled), 0);
+    ck_assert_int_eq(settled, 0);
+    usc_agent_close(a);
+}
+END_TEST
+
+START_TEST(vcpu_entry_naming_another_or_bad_state_is_einval_alone)
+{
+    struct usc_agent *a = open_ok();
+    struct usc_agent_vcpu e;
+    int settled;
+
+    VCPU(0)->vcpu = 1; /* would merge into vCPU 1's figures */
+    ck_assert_int_eq(usc_agent_vcpu_at(a, 0, &e, &settled), -EINVAL);
+    ck_assert_int_eq(usc_agent_vcpu_at(a, 1, &e, &settled), 0);
+    VCPU(1)->state = USC_VCPU_PANICKED + 1;
+    ck_assert_int_eq(usc_agent_vcpu_at(a, 1, &e, &settled), -EINVAL);
+    usc_agent_close(a);
+}
+END_TEST
+
+START_TEST(vcpu_table_larger_than_max_vcpus_is_rejected)
+{
+    struct usc_agent *a = NULL;
+
+    CB->vcpus.capacity = 3; /* max_vcpus is 2 */
+    seal(CB);
+    ck_assert_int_eq(usc_agent_open(&pm, CB_PADDR, &a), -EINVAL);
+    CB->vcpus.capacity = 2;
+    CB->vcpus.entry_size = sizeof(struct usc_vcpu) - 8;
+    seal(CB);
+    ck_assert_int_eq(usc_agent_open(&pm, CB_PADDR, &a), -EINVAL);
+}
+END_TEST
+
+START_TEST(agent_without_a_vcpu_table_reads_as_before)
+{
+    struct usc_agent *a = NULL;
+    struct usc_agent_status st;
+    struct usc_agent_vcpu e;
+    int settled;
+
+    /* what an agent from before the table wrote there: zeros */
+    memset(&CB->vcpus, 0, sizeof(CB->vcpus));
+    CB->features = 0;
+    seal(CB);
+    ck_assert_int_eq(usc_agent_open(&pm, CB_PADDR, &a), 0);
+    ck_assert_uint_eq(usc_agent_nvcpus(a), 0);
+    ck_assert_int_eq(usc_agent_vcpu_at(a, 0, &e, &settled), -ERANGE);
+    ck_assert_int_eq(usc_agent_status(a, &st), 0);
+    ck_assert_uint_eq(st.vcpus_online, 3);
+    ck_assert_uint_eq(st.panic_others, USC_PANIC_OTHERS_UNSAID);
+    usc_agent_close(a);
+}
+END_TEST
+
+START_TEST(vcpus_online_beyond_max_vcpus_are_shown_apart)
+{
+    struct usc_agent *a = open_ok();
+    struct usc_agent_status st;
+
+    CB->vcpus_online = 0x8000001f; /* claims 6 vCPUs of 2 */
+    ck_assert_int_eq(usc_agent_status(a, &st), 0);
+    ck_assert_uint_eq(st.vcpus_online, 0x3);
+    ck_assert_uint_eq(st.vcpus_beyond, 0x8000001c);
+    usc_agent_close(a);
+}
+END_TEST
+
+START_TEST(panic_others_is_read_and_checked)
+{
+    struct usc_agent *a = open_ok();
+    struct usc_agent_status st;
+
+    CB->panic_others = USC_PANIC_OTHERS_STOPPED;
+    ck_assert_int_eq(usc_agent_status(a, &st), 0);
+    ck_assert_uint_eq(st.panic_others, USC_PANIC_OTHERS_STOPPED);
+    CB->panic_others = USC_PANIC_OTHERS_STOPPED + 1;
+    ck_assert_int_eq(usc_agent_status(a, &st), -EINVAL);
+    usc_agent_close(a);
+}
+END_TEST
+
+START_TEST(thread_on_a_vcpu_out_of_range_is_refused_alone)
+{
+    struct usc_agent *a = open_ok();
+    struct usc_agent_thread t[NTHREADS];
+    int settled;
+    size_t n;
+
+    THREAD(2)->vcpu = 7; /* max_vcpus is 2 */
+    ck_assert_int_eq(usc_agent_threads(a, t, NTHREADS, &n), -EINVAL);
+    /* the other threads still read, one slot at a time */
+    ck_assert_int_eq(usc_agent_thread_at(a, 0, &t[0], &settled), 0);
+    ck_assert_uint_eq(t[0].vcpu, 0);
+    ck_assert_int_eq(usc_agent_thread_at(a, 2, &t[1], &settled), -EINVAL);
+    usc_agent_close(a);
+}
+END_TEST
+
+/* What every tool (unigdb, unicore analyze, the core writer) takes as the
+ * registers of the thread that panicked. */
+START_TEST(panic_without_a_frame_takes_the_vcpus_registers)
+{
+    struct usc_panic p;
+    struct usc_regs vcpu, out;
+
+    memset(&p, 0, sizeof(p));
+    memset(&vcpu, 0, sizeof(vcpu));
+    vcpu.rip = 0x1500;
+    vcpu.rsp = 0x6000;
+    /* usca_panic(reason, NULL): no frame, the vCPU's own */
+    ck_assert_int_eq(usc_panic_has_frame(&p), 0);
+    ck_assert_int_eq(usc_panic_regs(&p, &vcpu, &out), 0);
+    ck_assert_uint_eq(out.rip, 0x1500);
+    ck_assert_uint_eq(out.rsp, 0x6000);
+    /* with a frame, the frame; the vCPU may be unknown */
+    p.regs.rip = 0x1234;
+    p.regs.rsp = 0x7000;
+    ck_assert_int_eq(usc_panic_has_frame(&p), 1);
+    ck_assert_int_eq(usc_panic_regs(&p, NULL, &out), 1);
+    ck_assert_uint_eq(out.rip, 0x1234);
+    ck_assert_uint_eq(out.rsp, 0x7000);
+}
+END_TEST
+
 static Suite *agent_reader_suite(void)
 {
     Suite *s = suite_create("agent_reader");
@@ -984,6 +1142,18 @@ static Suite *agent_reader_suite(void)
     tcase_add_test(tc, thread_with_unterminated_name_is_einval);
     suite_add_tcase(s, tc);
 
+    tc = tcase_create("vcpus");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, vcpu_table_is_read);
+    tcase_add_test(tc, vcpu_entry_naming_another_or_bad_state_is_einval_alone);
+    tcase_add_test(tc, vcpu_table_larger_than_max_vcpus_is_rejected);
+    tcase_add_test(tc, agent_without_a_vcpu_table_reads_as_before);
+    tcase_add_test(tc, vcpus_online_beyond_max_vcpus_are_shown_apart);
+    tcase_add_test(tc, panic_others_is_read_and_checked);
+    tcase_add_test(tc, thread_on_a_vcpu_out_of_range_is_refused_alone);
+    suite_add_tcase(s, tc);
+
     tc = tcase_create("log");
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_set_timeout(tc, 30);
@@ -1004,6 +1174,7 @@ static Suite *agent_reader_suite(void)
     tcase_add_test(tc, panic_with_unterminated_reason_is_einval);
     tcase_add_test(tc, panic_with_a_bad_vcpu_is_einval);
     tcase_add_test(tc, panic_being_written_forever_is_eagain);
+    tcase_add_test(tc, panic_without_a_frame_takes_the_vcpus_registers);
     suite_add_tcase(s, tc);
     return s;
 }

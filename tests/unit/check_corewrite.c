@@ -117,6 +117,8 @@ END_TEST
 /* ---- writing a core ---------------------------------------------------- */
 
 static char path[64];
+static const void *console; /* for the next write_core */
+static size_t console_len;
 
 /* Write the core of the test guest, with (vmap) when (paging), to a file. */
 static void write_core(int paging, struct usc_core_stats *st,
@@ -152,6 +154,8 @@ static void write_core(int paging, struct usc_core_stats *st,
     };
     snprintf(d.note.name, sizeof(d.note.name), "unit-guest");
     snprintf(d.note.hypervisor, sizeof(d.note.hypervisor), "test");
+    d.console = console;
+    d.console_len = console_len;
     d.note.cb_paddr = 0x10000;
     d.note.build_id_len = 3;
     memcpy(d.note.build_id, "\x01\x02\x03", 3);
@@ -242,6 +246,85 @@ START_TEST(test_core_round_trip)
     ck_assert_uint_eq(h.build_id_len, 3);
     ck_assert_str_eq(h.hypervisor, "test");
     unlink(path);
+}
+END_TEST
+
+START_TEST(test_core_keeps_the_console_tail)
+{
+    static unsigned char text[USC_NOTE_CONSOLE_MAX + 4464];
+    static unsigned char back[USC_NOTE_CONSOLE_MAX];
+    struct usc_core_stats st;
+    struct usc_note_hdr h;
+    size_t n = 0;
+
+    for (size_t i = 0; i < sizeof(text); i++)
+        text[i] = (unsigned char)(i * 7 + i / 251);
+    console = text;
+    console_len = sizeof(text);
+    write_core(1, &st, NULL);
+    console = NULL;
+    console_len = 0;
+    /* Only the last USC_NOTE_CONSOLE_MAX bytes, as they were. */
+    ck_assert_int_eq(usc_note_read_console(path, back, sizeof(back), &n), 0);
+    ck_assert_uint_eq(n, USC_NOTE_CONSOLE_MAX);
+    ck_assert_int_eq(
+        memcmp(back, text + sizeof(text) - USC_NOTE_CONSOLE_MAX, n), 0);
+    ck_assert_int_eq(usc_note_read_console(path, back, 100, &n), -ENOSPC);
+    /* The other notes and the core backend are not disturbed by it. */
+    ck_assert_int_eq(usc_note_read_file(path, &h, NULL, 0, NULL), 0);
+    ck_assert_str_eq(h.name, "unit-guest");
+    usc_backend_core.close(open_core());
+    unlink(path);
+
+    /* A core of a guest without a console has no such note. */
+    write_core(1, &st, NULL);
+    ck_assert_int_eq(usc_note_read_console(path, back, sizeof(back), &n),
+                     -ENOENT);
+    unlink(path);
+}
+END_TEST
+
+/* A note "USCOPE" of (type) with (descsz) claimed, at (at); its size. */
+static size_t seg_note(unsigned char *at, uint32_t type, uint32_t descsz,
+                       const char *desc, size_t have)
+{
+    uint32_t hdr[3] = {7, descsz, type};
+
+    memcpy(at, hdr, sizeof(hdr));
+    memcpy(at + 12, "USCOPE\0\0", 8);
+    memcpy(at + 20, desc, have);
+    return 20 + ((have + 3) & ~(size_t)3);
+}
+
+START_TEST(test_console_note_lies_are_refused)
+{
+    unsigned char seg[256];
+    const void *text;
+    size_t len, n;
+
+    /* Found after another note, pointing into the segment. */
+    n = seg_note(seg, USC_NOTE_TYPE, 4, "abcd", 4);
+    n += seg_note(seg + n, USC_NOTE_TYPE_CONSOLE, 5, "boom\n", 5);
+    ck_assert_int_eq(usc_note_console(seg, n, 4, &text, &len), 0);
+    ck_assert_uint_eq(len, 5);
+    ck_assert_int_eq(memcmp(text, "boom\n", 5), 0);
+    /* The last note's padding may be missing. */
+    ck_assert_int_eq(usc_note_console(seg, n - 3, 4, &text, &len), 0);
+    /* Bytes claimed beyond the segment. */
+    ck_assert_int_eq(usc_note_console(seg, n - 4, 4, &text, &len), -EINVAL);
+    n = seg_note(seg, USC_NOTE_TYPE_CONSOLE, 0xfffffff0u, "x", 1);
+    ck_assert_int_eq(usc_note_console(seg, n, 4, &text, &len), -EINVAL);
+    /* Longer than any console note may be. */
+    static unsigned char big[USC_NOTE_CONSOLE_MAX + 64];
+    memset(big, 'a', sizeof(big));
+    n = seg_note(big, USC_NOTE_TYPE_CONSOLE, USC_NOTE_CONSOLE_MAX + 4,
+                 (const char *)big + 20, USC_NOTE_CONSOLE_MAX + 4);
+    ck_assert_int_eq(usc_note_console(big, n, 4, &text, &len), -EINVAL);
+    /* None, an empty segment, and an alignment no core has. */
+    n = seg_note(seg, USC_NOTE_TYPE, 4, "abcd", 4);
+    ck_assert_int_eq(usc_note_console(seg, n, 4, &text, &len), -ENOENT);
+    ck_assert_int_eq(usc_note_console(seg, 0, 4, &text, &len), -ENOENT);
+    ck_assert_int_eq(usc_note_console(seg, n, 2, &text, &len), -EINVAL);
 }
 END_TEST
 
@@ -488,6 +571,8 @@ int main(void)
     tcase_add_test(tc, test_vmap_merges_and_sorts_mappings);
     tcase_add_test(tc, test_vmap_hostile_tables_are_bounded);
     tcase_add_test(tc, test_core_round_trip);
+    tcase_add_test(tc, test_core_keeps_the_console_tail);
+    tcase_add_test(tc, test_console_note_lies_are_refused);
     tcase_add_test(tc, test_core_without_paging_is_identity);
     tcase_add_test(tc, test_core_holes_are_never_read);
     tcase_add_test(tc, test_core_bad_descriptions);

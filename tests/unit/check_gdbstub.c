@@ -637,6 +637,33 @@ START_TEST(test_panicked_guest_stops_at_its_fault)
 }
 END_TEST
 
+/* usca_panic(reason, NULL): the thread that panicked has its vCPU's
+ * registers, not a frame of zeros, so gdb's bt starts where it panicked. */
+START_TEST(test_panic_without_a_frame_takes_its_vcpus_registers)
+{
+    open_fake(2, 1, FAKE_PANIC_NO_FRAME, 0);
+    fake->regs[1].rip = 0x1500;
+    fake->regs[1].rsp = 0x6000;
+    ASSERT_STOP(ask("?"), "T06thread:4;");
+    ask("Hg4");
+    const char *g = ask("g");
+    ck_assert_uint_eq(g_reg(g, OFF_RIP), 0x1500);
+    ck_assert_uint_eq(g_reg(g, OFF_FS_BASE), 0x2222);
+    ck_assert_str_eq(ask("p7"), "0060000000000000"); /* rsp */
+    ck_assert_ptr_nonnull(
+        strstr(ask("qXfer:threads:read::0,fff"), ">panicked: gave up"));
+    /* the other vCPU's registers are its own */
+    ask("Hg1");
+    ck_assert_uint_eq(g_reg(ask("g"), OFF_RIP), 0x100);
+    close_fake();
+    /* a read-only target (a core) the same */
+    open_fake(2, 1, FAKE_PANIC_NO_FRAME, 1);
+    ask("Hg4");
+    ck_assert_uint_eq(g_reg(ask("g"), OFF_RIP), 0x101);
+    close_fake();
+}
+END_TEST
+
 START_TEST(test_detach_removes_points_and_runs)
 {
     open_fake(1, 0, 0, 0);
@@ -668,6 +695,70 @@ START_TEST(test_gdb_vanishing_removes_points_and_runs)
     ck_assert_uint_eq(fake->nbreaks, 0);
     ck_assert(fake->running);
     usc_target_close(t);
+}
+END_TEST
+
+START_TEST(test_held_guest_is_read_and_cannot_run)
+{
+    static const enum usc_vm_state held[] = {USC_VM_SHUTDOWN, USC_VM_PANICKED,
+                                             USC_VM_ERROR};
+
+    for (size_t i = 0; i < sizeof(held) / sizeof(held[0]); i++) {
+        ck_assert_int_eq(unigdb_fake_open(1, 0, 0, 0, &t, &fake), 0);
+        fake->held = held[i];
+        /* attached as it is: nothing to stop, registers readable */
+        ck_assert_int_eq(unigdb_session_open(t, &cfg, &s), 0);
+        ck_assert_uint_eq(fake->pauses, 0);
+        ck_assert_uint_eq(strlen(ask("g")), 2 * 608);
+        /* continue: why on gdb's console, the stop again, signal 0 */
+        ASSERT_STOP(ask("vCont;c"), "T00thread:1;");
+        ck_assert_ptr_nonnull(strstr(console(), "unigdb: fake: "));
+        ck_assert_ptr_nonnull(strstr(console(), held[i] == USC_VM_PANICKED
+                                                    ? "does not run again"
+                                                    : "cannot run again"));
+        ck_assert(!unigdb_session_running(s));
+        ASSERT_STOP(ask("s"), "T00thread:1;");
+        ck_assert_uint_eq(fake->resumes, 0);
+        ck_assert_uint_eq(fake->steps, 0);
+        /* leaving does not resume it either */
+        ck_assert_str_eq(ask("D"), "OK");
+        ck_assert_uint_eq(fake->resumes, 0);
+        close_fake();
+    }
+}
+END_TEST
+
+/* Wait for the stop of a continue; its packets in got[0 .. ngot). */
+static void wait_all(void)
+{
+    struct unigdb_buf *out = unigdb_session_output(s);
+
+    ck_assert_int_eq(unigdb_session_wait(s, 0), 1);
+    ngot = decode_all(out->p, out->len, got, MAXPKT);
+    out->len = 0;
+}
+
+START_TEST(test_shutdown_under_gdb_is_a_stop_unless_gone)
+{
+    open_fake(1, 0, 0, 0);
+    ck_assert_int_eq(ask("vCont;c") == NULL, 1);
+    fake->held = USC_VM_SHUTDOWN;
+    wait_all();
+    ck_assert_int_eq(ngot, 2);
+    ck_assert_ptr_nonnull(strstr(console(), "has shut down"));
+    ASSERT_STOP(got[1], "T00thread:1;");
+    ck_assert(!unigdb_session_done(s));
+    close_fake();
+
+    /* A QEMU that went away: the guest exited. */
+    open_fake(1, 0, 0, 0);
+    ck_assert_int_eq(ask("vCont;c") == NULL, 1);
+    fake->held = USC_VM_DEAD;
+    wait_all();
+    ck_assert_int_eq(ngot, 1);
+    ck_assert_str_eq(got[0], "W00");
+    ck_assert(unigdb_session_done(s));
+    close_fake();
 }
 END_TEST
 
@@ -779,8 +870,12 @@ static Suite *gdbstub_suite(void)
     tcase_add_test(session, test_monitor_commands);
     tcase_add_test(session, test_a_slot_in_flux_leaves_the_others);
     tcase_add_test(session, test_panicked_guest_stops_at_its_fault);
+    tcase_add_test(session,
+                   test_panic_without_a_frame_takes_its_vcpus_registers);
     tcase_add_test(session, test_detach_removes_points_and_runs);
     tcase_add_test(session, test_gdb_vanishing_removes_points_and_runs);
+    tcase_add_test(session, test_held_guest_is_read_and_cannot_run);
+    tcase_add_test(session, test_shutdown_under_gdb_is_a_stop_unless_gone);
     tcase_add_test(session, test_read_only_target_refuses_changes);
     tcase_add_test(session, test_garbage_gets_answers_not_crashes);
     tcase_add_test(session, test_over_long_packet_is_refused);

@@ -445,6 +445,17 @@ static const char *const corrupt_infos[] = {
     "1}",
     "{\"name\": \"g1\", \"pid\": 1, \"image\": \"/i\", \"memory_mib\": 128, "
     "\"vcpus\": 1, \"accel\": \"tcg\", \"start_time\": 1",
+    /* the optional members: present means of the right type and range */
+    "{\"name\": \"g1\", \"pid\": 1, \"image\": \"/i\", \"memory_mib\": 128, "
+    "\"vcpus\": 1, \"accel\": \"tcg\", \"start_time\": 1, \"keep\": 1}",
+    "{\"name\": \"g1\", \"pid\": 1, \"image\": \"/i\", \"memory_mib\": 128, "
+    "\"vcpus\": 1, \"accel\": \"tcg\", \"start_time\": 1, \"exit_status\": "
+    "256}",
+    "{\"name\": \"g1\", \"pid\": 1, \"image\": \"/i\", \"memory_mib\": 128, "
+    "\"vcpus\": 1, \"accel\": \"tcg\", \"start_time\": 1, \"core\": \"\"}",
+    "{\"name\": \"g1\", \"pid\": 1, \"image\": \"/i\", \"memory_mib\": 128, "
+    "\"vcpus\": 1, \"accel\": \"tcg\", \"start_time\": 1, \"supervisor\": "
+    "0}",
 };
 
 START_TEST(info_read_rejects_corrupt_files)
@@ -474,6 +485,63 @@ START_TEST(info_read_accepts_extra_members)
     ck_assert_int_eq(usc_guest_info_read("g1", &gi), 0);
     ck_assert_uint_eq(gi.vcpus, 4);
     ck_assert_str_eq(gi.accel, "kvm");
+}
+END_TEST
+
+START_TEST(info_optional_members_round_trip)
+{
+    struct usc_guest_info gi = sample("g1"), back;
+
+    ck_assert_int_eq(usc_rundir_guest_create("g1"), 0);
+    /* Absent: empty, and no exit status yet. */
+    ck_assert_int_eq(usc_guest_info_write(&gi), 0);
+    ck_assert_int_eq(usc_guest_info_read("g1", &back), 0);
+    ck_assert_str_eq(back.debug, "");
+    ck_assert_str_eq(back.state, "");
+    ck_assert_int_eq(back.exit_status, -1);
+    ck_assert_int_eq(back.supervisor, 0);
+    snprintf(gi.boot, sizeof(gi.boot), "multiboot");
+    snprintf(gi.debug, sizeof(gi.debug), "/images/app.dbg");
+    snprintf(gi.state, sizeof(gi.state), USC_GUEST_CRASHED);
+    snprintf(gi.reason, sizeof(gi.reason), "Solo5 trap: type=#PF");
+    snprintf(gi.core, sizeof(gi.core), "/run/x/.cores/g1.core");
+    gi.supervisor = 321;
+    gi.keep = 1;
+    gi.exit_status = 41;
+    ck_assert_int_eq(usc_guest_info_write(&gi), 0);
+    ck_assert_int_eq(usc_guest_info_read("g1", &back), 0);
+    ck_assert_str_eq(back.boot, "multiboot");
+    ck_assert_str_eq(back.debug, "/images/app.dbg");
+    ck_assert_str_eq(back.state, USC_GUEST_CRASHED);
+    ck_assert_str_eq(back.reason, "Solo5 trap: type=#PF");
+    ck_assert_str_eq(back.core, "/run/x/.cores/g1.core");
+    ck_assert_int_eq(back.supervisor, 321);
+    ck_assert_int_eq(back.keep, 1);
+    ck_assert_int_eq(back.exit_status, 41);
+    gi.exit_status = 300;
+    ck_assert_int_eq(usc_guest_info_write(&gi), -EINVAL);
+}
+END_TEST
+
+START_TEST(mem_release_frees_the_ram_file)
+{
+    char mem[PATH_MAX], target[PATH_MAX];
+    ssize_t n;
+
+    ck_assert_int_eq(usc_rundir_guest_create("g1"), 0);
+    ck_assert_int_eq(usc_rundir_guest_mem("g1"), 0);
+    guest_file("g1", USC_RUNDIR_MEM, mem, sizeof(mem));
+    /* A symlink into /dev/shm unless the run directory is on a tmpfs. */
+    n = readlink(mem, target, sizeof(target) - 1);
+    target[n > 0 ? n : 0] = '\0';
+    ck_assert_int_eq(access(n > 0 ? target : mem, F_OK), 0);
+    ck_assert_int_eq(usc_rundir_guest_mem_release("g1"), 0);
+    if (n > 0)
+        ck_assert_int_ne(access(target, F_OK), 0);
+    ck_assert_int_ne(access(mem, F_OK), 0);
+    /* Again, and for a guest without one: nothing to do. */
+    ck_assert_int_eq(usc_rundir_guest_mem_release("g1"), 0);
+    ck_assert_int_eq(usc_rundir_guest_remove("g1"), 0);
 }
 END_TEST
 
@@ -568,6 +636,8 @@ static Suite *rundir_suite(void)
         tc, info_read_rejects_corrupt_files, 0,
         (int)(sizeof(corrupt_infos) / sizeof(corrupt_infos[0])));
     tcase_add_test(tc, info_read_accepts_extra_members);
+    tcase_add_test(tc, info_optional_members_round_trip);
+    tcase_add_test(tc, mem_release_frees_the_ram_file);
     tcase_add_test(tc, info_read_rejects_huge_and_odd_files);
     tcase_add_test(tc, pid_alive_needs_the_guest_name);
     suite_add_tcase(s, tc);

@@ -287,6 +287,39 @@ START_TEST(test_bad_ring_descriptors_are_unusable)
 }
 END_TEST
 
+/* Rings the vCPU count does not back: unusable, or shown offline. */
+START_TEST(test_rings_of_missing_or_offline_vcpus)
+{
+    struct usc_trace_ring_info ri;
+    struct usc_trace_pkt p;
+
+    /* a guest that publishes more rings than it has vCPUs: ring 1 (a good
+     * descriptor of vCPU 1) is not merged when max_vcpus says 1 */
+    build();
+    *RING(1) = *RING(0);
+    RING(1)->vcpu = 1;
+    CB->max_vcpus = 1;
+    CB->vcpus_online = 0x3; /* and claims both online */
+    ck_assert_int_eq(open_trace(), 0);
+    ck_assert_int_eq(usc_trace_ring_info(trace, 1, &ri), 0);
+    ck_assert(!ri.usable);
+    ck_assert_int_eq(usc_trace_read_packet(trace, 1, 2, true, buf, &p),
+                     -ENOENT);
+    ck_assert_int_eq(usc_trace_ring_info(trace, 0, &ri), 0);
+    ck_assert(ri.usable && ri.vcpu_online);
+    /* a ring with events for a vCPU that never came online: readable,
+     * and said to be offline */
+    build();
+    *RING(1) = *RING(0);
+    RING(1)->vcpu = 1;
+    CB->vcpus_online = 0x1;
+    ck_assert_int_eq(open_trace(), 0);
+    ck_assert_int_eq(usc_trace_ring_info(trace, 1, &ri), 0);
+    ck_assert(ri.usable && !ri.vcpu_online);
+    ck_assert(!ri.emitted_known); /* an image without the feature bit */
+}
+END_TEST
+
 START_TEST(test_bad_tracepoint_entries)
 {
     struct usc_trace_pkt p;
@@ -486,6 +519,7 @@ int main(void)
     tcase_add_test(tc, test_uncommitted_packets_wait_or_are_forced);
     tcase_add_test(tc, test_bad_records_truncate);
     tcase_add_test(tc, test_bad_ring_descriptors_are_unusable);
+    tcase_add_test(tc, test_rings_of_missing_or_offline_vcpus);
     tcase_add_test(tc, test_bad_tracepoint_entries);
     tcase_add_test(tc, test_writes_are_checked);
     suite_add_tcase(s, tc);

@@ -31,7 +31,7 @@ kernel=$(cd "$(dirname "$kernel")" && pwd)/$(basename "$kernel")
 
 adds=(--add "$kernel")
 for t in "$@"; do adds+=(--add "$t"); done
-"$here/xenbox.sh" --cache "$cache" --out "$out" --timeout 270 "${adds[@]}" \
+"$here/xenbox.sh" --cache "$cache" --out "$out" --timeout 330 "${adds[@]}" \
     "$here/dom0-checks.sh"
 rc=$?
 if [ $rc -ne 0 ]; then
@@ -156,6 +156,37 @@ else
 fi
 check unicore_analyze_names_function "unicore-analyze.txt lacks crash_level3" \
     grep -q crash_level3 unicore-analyze.txt
+
+# -- the SMP domU: 2 vCPUs up, the crash on vCPU 1, vCPU 0 running on ------
+check smp_domu_two_vcpus_online "guest-smp.log lacks 'smp: 2 of 2 vCPUs online'" \
+    grep -q 'smp: 2 of 2 vCPUs online' guest-smp.log
+check smp_crash_recorded_on_vcpu1 "unicore-analyze-smp.txt lacks the crash on vCPU 1" \
+    grep -Eq 'where +vCPU 1, thread crasher' unicore-analyze-smp.txt
+check smp_core_has_two_vcpus "unicore-dump-smp.txt lacks '2 vCPUs'" \
+    grep -q '2 vCPUs, guest had panicked' unicore-dump-smp.txt
+python3 - unitop-smp.json <<'PY'
+import json, sys
+text = open(sys.argv[1]).read()
+dec = json.JSONDecoder(); i = 0; docs = []
+while i < len(text):
+    while i < len(text) and text[i].isspace(): i += 1
+    if i >= len(text): break
+    d, i = dec.raw_decode(text, i); docs.extend(d if isinstance(d, list) else [d])
+g = [[x for x in d["guests"] if x["name"] == "smp"][0] for d in docs]
+tick = lambda x: [m["value"] for m in x["metrics"] if m["name"] == "timer_ticks"][0]
+sys.exit(0 if len(g) >= 2 and g[0]["state"] == "panicked" and g[0]["vcpus"] == 2
+         and tick(g[-1]) > tick(g[0]) else 1)
+PY
+[ $? -eq 0 ] && ok smp_vcpu0_ticks_after_the_crash ||
+    fail smp_vcpu0_ticks_after_the_crash "see unitop-smp.json"
+if [ "$(status unicore-dump-smp)" = 0 ] && [ -s smp.core ]; then
+    gdb -batch -nx -ex bt -ex 'info threads' "$kernel" smp.core >gdb-core-smp.txt 2>&1
+    check smp_core_bt_shows_the_fault_first "gdb-core-smp.txt: not 2 threads, the current one in crash_level3" \
+        sh -c '[ "$(grep -Ec "^[* ] +[0-9]+ +LWP " gdb-core-smp.txt)" = 2 ] &&
+            grep -Eq "^\* +[0-9]+ +LWP [0-9]+ .*crash_level3" gdb-core-smp.txt'
+else
+    fail smp_core_bt_shows_the_fault_first "unicore dump xen:smp: $(tail -n2 unicore-dump-smp.txt)"
+fi
 
 # -- bad input: one clear error, never a crash (status 1..127) -------------
 clean_error() { # NAME FILE: failed with a status below 128, said something

@@ -1,16 +1,17 @@
 /* A guest's RAM file, asked where its data is so its holes are never read. */
+#include "ramdata.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "guestmem.h"
-#include "unicore.h"
 
 #define GIB(n) ((uint64_t)(n) << 30)
 #define PAGE 4096ull
 
-int unicore_ramfile_open(const char *path, struct unicore_ramfile *rf)
+int usc_ramdata_open(const char *path, struct usc_ramdata *rf)
 {
     struct stat st;
 
@@ -29,7 +30,7 @@ int unicore_ramfile_open(const char *path, struct unicore_ramfile *rf)
     return 0;
 }
 
-void unicore_ramfile_close(struct unicore_ramfile *rf)
+void usc_ramdata_close(struct usc_ramdata *rf)
 {
     if (rf && rf->fd >= 0)
         close(rf->fd);
@@ -38,7 +39,7 @@ void unicore_ramfile_close(struct unicore_ramfile *rf)
 }
 
 /* The file offset of guest-physical (paddr), or -1 outside RAM. */
-static int64_t offset_of(const struct unicore_ramfile *rf, uint64_t paddr)
+static int64_t offset_of(const struct usc_ramdata *rf, uint64_t paddr)
 {
     if (paddr <= rf->lowmem)
         return (int64_t)paddr;
@@ -47,10 +48,10 @@ static int64_t offset_of(const struct unicore_ramfile *rf, uint64_t paddr)
     return (int64_t)(paddr - GIB(4) + rf->lowmem);
 }
 
-int unicore_ramfile_next_data(void *priv, uint64_t paddr, uint64_t end,
-                              uint64_t *start, uint64_t *stop)
+int usc_ramdata_next(void *priv, uint64_t paddr, uint64_t end, uint64_t *start,
+                     uint64_t *stop)
 {
-    const struct unicore_ramfile *rf = priv;
+    const struct usc_ramdata *rf = priv;
     int64_t off = offset_of(rf, paddr), off_end = offset_of(rf, end);
     off_t data, hole;
 
@@ -80,12 +81,12 @@ int unicore_ramfile_next_data(void *priv, uint64_t paddr, uint64_t end,
 }
 
 /* The control block is page-aligned: a page of data starting with the magic. */
-static int find_in(struct unicore_ramfile *rf, const struct usc_physmem *pm,
+static int find_in(struct usc_ramdata *rf, const struct usc_physmem *pm,
                    uint64_t pos, uint64_t end, struct usc_agent **out)
 {
     while (pos < end) {
         uint64_t start, stop;
-        if (unicore_ramfile_next_data(rf, pos, end, &start, &stop))
+        if (usc_ramdata_next(rf, pos, end, &start, &stop))
             return -ENOENT;
         for (uint64_t p = (start + PAGE - 1) & ~(PAGE - 1); p + PAGE <= stop;
              p += PAGE) {
@@ -99,9 +100,8 @@ static int find_in(struct unicore_ramfile *rf, const struct usc_physmem *pm,
     return -ENOENT;
 }
 
-int unicore_ramfile_find_agent(struct unicore_ramfile *rf,
-                               const struct usc_physmem *pm,
-                               struct usc_agent **out)
+int usc_ramdata_find_agent(struct usc_ramdata *rf, const struct usc_physmem *pm,
+                           struct usc_agent **out)
 {
     uint64_t high;
 
