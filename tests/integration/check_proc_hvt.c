@@ -111,15 +111,13 @@ static void start_tender(char *const argv[])
     }
 }
 
-/* hvt waiting for its debugger: its guest loaded, stopped at boot. */
-static void hvt_up(void)
+/* hvt waiting for its debugger: the image set in (image) loaded, stopped
+ * at boot. */
+static void hvt_debug_up(void)
 {
     char mem[32], gdbport[32];
 
-    prepare();
     snprintf(tender, sizeof(tender), "%s/tenders/hvt/solo5-hvt-debug",
-             test_env("USC_SOLO5_DIR"));
-    snprintf(image, sizeof(image), "%s/tests/test_hello/test_hello.hvt",
              test_env("USC_SOLO5_DIR"));
     port = free_port();
     snprintf(mem, sizeof(mem), "--mem=%d", MEM_MIB);
@@ -129,6 +127,15 @@ static void hvt_up(void)
     start_tender(argv);
     ck_assert_msg(test_wait_for(says, "Waiting for a debugger", TEST_BOOT_MS),
                   "%s never waited for gdb", tender);
+}
+
+/* Solo5's test_hello (no agent) under hvt's debugger. */
+static void hvt_up(void)
+{
+    prepare();
+    snprintf(image, sizeof(image), "%s/tests/test_hello/test_hello.hvt",
+             test_env("USC_SOLO5_DIR"));
+    hvt_debug_up();
 }
 
 static void hvt_down(void)
@@ -355,28 +362,81 @@ START_TEST(test_agent_figures_core_and_analysis)
 }
 END_TEST
 
+/* The port's image under hvt's debugger: stopped at boot, its agent not
+ * yet begun. */
+static void agent_hvt_debug_up(void)
+{
+    prepare();
+    snprintf(image, sizeof(image), "%s", test_env("USC_SOLO5_HELLO_HVT"));
+    hvt_debug_up();
+}
+
+/* unigdb through hvt's stub adds the agent's tasks as threads. */
+START_TEST(test_unigdb_through_hvts_stub_shows_the_agents_tasks)
+{
+    char sock[320], listen[340], remote[360], stub[64];
+    static char out[OUT_MAX];
+    int fd, status;
+
+    snprintf(sock, sizeof(sock), "%s/unigdb.sock", dir);
+    snprintf(listen, sizeof(listen), "unix:%s", sock);
+    snprintf(stub, sizeof(stub), ",gdb=127.0.0.1:%d", port);
+    char *srv[] = {(char *)test_env("USC_UNIGDB"),
+                   (char *)target(stub),
+                   "--listen",
+                   listen,
+                   "--once",
+                   NULL};
+    pid_t ug = test_spawn(srv, &fd);
+    ck_assert_int_gt(ug, 0);
+    wait_socket(sock);
+    snprintf(remote, sizeof(remote), "target remote %s", sock);
+    /* a hardware breakpoint once the tasks run (see docs/proc.md) */
+    char *argv[] = {"gdb", "-batch",       "-nx", image,
+                    "-ex", remote,         "-ex", "hbreak hello_work",
+                    "-ex", "continue",     "-ex", "bt",
+                    "-ex", "info threads", "-ex", "delete",
+                    "-ex", "detach",       NULL};
+    int rc = test_run(argv, out, sizeof(out), TOOL_MS);
+    ck_assert_msg(rc == 0, "gdb: %d: %s", rc, out);
+    has(out, "Breakpoint 1, hello_work");
+    has(out, " in worker (");
+    /* the application's tasks by the names the agent gives them */
+    has(out, "\"ticker\"");
+    has(out, "\"sleeper\"");
+    has(out, "\"worker-1\"");
+    has(out, "detached");
+    ck_assert_int_eq(waitpid(ug, &status, 0), ug);
+    close(fd);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "unigdb: %#x",
+                  status);
+    /* let go, the guest works on */
+    ck_assert_msg(test_wait_for(agent_up, NULL, TOOL_MS),
+                  "the guest never worked on: no agent at work");
+}
+END_TEST
+
 int main(void)
 {
-    TCase *tc, *agent;
+    TCase *tc, *agent, *agent_gdb;
     Suite *s = test_suite("proc_hvt", "hvt", 300, &tc);
 
     tcase_add_unchecked_fixture(tc, hvt_up, hvt_down);
     tcase_add_test(tc, test_unitop_lists_it_with_host_figures);
     tcase_add_test(tc, test_unicore_dumps_its_guest_ram);
     tcase_add_test(tc, test_unigdb_attaches_through_hvts_stub);
-    /*
-     * With the agent linked: the Solo5 port's hvt image, built when the
-     * port is there (tests/integration/CMakeLists.txt sets the variable).
-     */
-    if (getenv("USC_SOLO5_HELLO_HVT")) {
-        agent = tcase_create("hvt-agent");
-        tcase_set_timeout(agent, 300);
-        tcase_add_unchecked_fixture(agent, agent_hvt_up, hvt_down);
-        tcase_add_test(agent, test_agent_figures_core_and_analysis);
-        suite_add_tcase(s, agent);
-    } else {
-        printf("check_proc_hvt: the agent's part waits for the Solo5 port's "
-               "hvt image (USC_SOLO5_HELLO_HVT): not run\n");
-    }
+    /* With the agent linked: the Solo5 port's hvt image, solo5-hello.hvt
+     * (tests/integration/CMakeLists.txt sets USC_SOLO5_HELLO_HVT). */
+    agent = tcase_create("hvt-agent");
+    tcase_set_timeout(agent, 300);
+    tcase_add_unchecked_fixture(agent, agent_hvt_up, hvt_down);
+    tcase_add_test(agent, test_agent_figures_core_and_analysis);
+    suite_add_tcase(s, agent);
+    agent_gdb = tcase_create("hvt-agent-gdb");
+    tcase_set_timeout(agent_gdb, 300);
+    tcase_add_unchecked_fixture(agent_gdb, agent_hvt_debug_up, hvt_down);
+    tcase_add_test(agent_gdb,
+                   test_unigdb_through_hvts_stub_shows_the_agents_tasks);
+    suite_add_tcase(s, agent_gdb);
     return test_run_suite(s);
 }
