@@ -81,6 +81,27 @@ int top_fleet_init(struct top_fleet *f)
     return 0;
 }
 
+struct top_guest *top_guest_new(enum top_kind kind, const char *name)
+{
+    struct top_guest *g = calloc(1, sizeof(*g));
+
+    if (!g)
+        return NULL;
+    g->hv = calloc(1, sizeof(*g->hv));
+    if (!g->hv) {
+        free(g);
+        return NULL;
+    }
+    g->kind = kind;
+    snprintf(g->name, sizeof(g->name), "%s", name);
+    g->hv->cpu_pct = NAN;
+    for (uint32_t v = 0; v < TOP_VCPUS_MAX; v++)
+        g->hv->vcpu_pct[v] = NAN;
+    g->ag.switch_rate = NAN;
+    g->ag.trace_rate = NAN;
+    return g;
+}
+
 void top_guest_free(struct top_guest *g)
 {
     if (!g)

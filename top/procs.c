@@ -78,26 +78,17 @@ static int open_stat(int pid, const char *task)
 
 static struct top_guest *proc_new(const struct usc_vmm_proc *p)
 {
-    struct top_guest *g = calloc(1, sizeof(*g));
+    char name[24];
+    struct top_guest *g;
 
+    snprintf(name, sizeof(name), "pid:%d", p->pid);
+    g = top_guest_new(TOP_KIND_PROC, name);
     if (!g)
         return NULL;
-    g->hv = calloc(1, sizeof(*g->hv));
-    if (!g->hv) {
-        free(g);
-        return NULL;
-    }
-    g->kind = TOP_KIND_PROC;
-    snprintf(g->name, sizeof(g->name), "pid:%d", p->pid);
     g->proc.pid = p->pid;
     g->proc.vmm = p->kind;
     g->proc.start_ticks = p->start_ticks;
     g->proc.stat_fd = open_stat(p->pid, NULL);
-    g->hv->cpu_pct = NAN;
-    for (uint32_t v = 0; v < TOP_VCPUS_MAX; v++)
-        g->hv->vcpu_pct[v] = NAN;
-    g->ag.switch_rate = NAN;
-    g->ag.trace_rate = NAN;
     return g;
 }
 

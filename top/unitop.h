@@ -494,6 +494,13 @@ int top_act_target(struct top_fleet *f, struct top_guest *g, enum top_job job,
 void top_backoff(int *backoff_ms, int64_t *retry_ms, int64_t now_ms, int min_ms,
                  int max_ms);
 
+/*
+ * A new row of (kind) named (name), with host figures (its hv) and every
+ * rate unknown (NAN) until measured; NULL without memory. Freed with
+ * top_guest_free.
+ */
+struct top_guest *top_guest_new(enum top_kind kind, const char *name);
+
 /* Free (g) and everything it holds; no job may run for it. */
 void top_guest_free(struct top_guest *g);
 

@@ -45,25 +45,13 @@ static int domain_name(const struct usc_xen_domain *d, char *buf, size_t size)
 static struct top_guest *domain_new(const struct usc_xen_domain *d,
                                     const char *name, int named)
 {
-    struct top_guest *g = calloc(1, sizeof(*g));
+    struct top_guest *g = top_guest_new(TOP_KIND_XEN, name);
 
     if (!g)
         return NULL;
-    g->hv = calloc(1, sizeof(*g->hv));
-    if (!g->hv) {
-        free(g);
-        return NULL;
-    }
-    g->kind = TOP_KIND_XEN;
-    snprintf(g->name, sizeof(g->name), "%s", name);
     g->dom.domid = d->domid;
     g->dom.hvm = d->hvm;
     g->dom.named = named;
-    g->hv->cpu_pct = NAN;
-    for (uint32_t v = 0; v < TOP_VCPUS_MAX; v++)
-        g->hv->vcpu_pct[v] = NAN;
-    g->ag.switch_rate = NAN;
-    g->ag.trace_rate = NAN;
     return g;
 }
 

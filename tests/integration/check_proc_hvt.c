@@ -3,7 +3,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <linux/kvm.h>
 #include <netinet/in.h>
@@ -146,7 +145,7 @@ static void hvt_down(void)
     }
     hvt = 0;
     test_rundir_teardown();
-    remove_tree(dir);
+    test_remove_tree(dir);
 }
 
 static const char *target(const char *extra)
@@ -155,6 +154,15 @@ static const char *target(const char *extra)
 
     snprintf(buf, sizeof(buf), "pid:%d%s", (int)hvt, extra);
     return buf;
+}
+
+/* "pid:PID,gdb=..." of hvt's stub. */
+static const char *with_stub(void)
+{
+    char stub[64];
+
+    snprintf(stub, sizeof(stub), ",gdb=127.0.0.1:%d", port);
+    return target(stub);
 }
 
 START_TEST(test_unitop_lists_it_with_host_figures)
@@ -192,7 +200,6 @@ END_TEST
 
 START_TEST(test_unicore_dumps_its_guest_ram)
 {
-    static char buf[OUT_MAX];
     char core[320], *out;
     struct stat st;
 
@@ -207,60 +214,39 @@ START_TEST(test_unicore_dumps_its_guest_ram)
         tool("USC_UNICORE", &out, "analyze", core, "--image", image, NULL), 0);
     has(out, "under solo5-hvt, 1 vCPU, 32 MiB");
     /* the guest's code in the dump is the image's */
-    char *argv[] = {
-        "gdb", "-batch", "-nx", image, core, "-ex", "x/2i solo5_app_main",
-        NULL};
-    ck_assert_int_eq(test_run(argv, buf, sizeof(buf), TOOL_MS), 0);
-    has(buf, "<solo5_app_main>:");
-    ck_assert_ptr_null(strstr(buf, "Cannot access memory"));
+    static const char *const ex[] = {"x/2i solo5_app_main", NULL};
+    const char *gdb = gdb_batch(image, core, ex);
+
+    has(gdb, "<solo5_app_main>:");
+    ck_assert_ptr_null(strstr(gdb, "Cannot access memory"));
 }
 END_TEST
 
 /* Last: hvt's stub takes one debugger, once, and the guest runs after. */
 START_TEST(test_unigdb_attaches_through_hvts_stub)
 {
-    char sock[320], listen[340], remote[360], stub[64];
-    static char out[OUT_MAX];
+    char remote[360];
     int fd;
-
-    snprintf(sock, sizeof(sock), "%s/unigdb.sock", dir);
-    snprintf(listen, sizeof(listen), "unix:%s", sock);
-    snprintf(stub, sizeof(stub), ",gdb=127.0.0.1:%d", port);
-    char *srv[] = {(char *)test_env("USC_UNIGDB"),
-                   (char *)target(stub),
-                   "--listen",
-                   listen,
-                   "--once",
-                   NULL};
-    pid_t ug = test_spawn(srv, &fd);
-    ck_assert_int_gt(ug, 0);
-    wait_socket(sock);
-    snprintf(remote, sizeof(remote), "target remote %s", sock);
+    pid_t ug = unigdb_once(dir, with_stub(), remote, sizeof(remote), &fd);
     /* software breakpoints fault under this host's KVM (see docs/proc.md):
      * a hardware one, through hvt's debug registers */
-    char *argv[] = {"gdb", "-batch",
-                    "-nx", image,
-                    "-ex", remote,
-                    "-ex", "info registers rip",
-                    "-ex", "hbreak solo5_app_main",
-                    "-ex", "continue",
-                    "-ex", "bt",
-                    "-ex", "print si->cmdline",
-                    "-ex", "detach",
-                    NULL};
-    int rc = test_run(argv, out, sizeof(out), TOOL_MS);
-    ck_assert_msg(rc == 0, "gdb: %d: %s", rc, out);
+    const char *ex[] = {remote,
+                        "info registers rip",
+                        "hbreak solo5_app_main",
+                        "continue",
+                        "bt",
+                        "print si->cmdline",
+                        "detach",
+                        NULL};
+    const char *out = gdb_batch(image, NULL, ex);
+
     has(out, "<_start>");
     has(out, "Breakpoint 1, solo5_app_main");
     has(out, "#1  0x");
     has(out, "in _start");
     has(out, "\"Hello_hvt\"");
     has(out, "detached");
-    int status;
-    ck_assert_int_eq(waitpid(ug, &status, 0), ug);
-    close(fd);
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "unigdb: %#x",
-                  status);
+    unigdb_ended(ug, fd);
     /* let go, the guest runs to its end */
     ck_assert_msg(test_wait_for(says, "solo5_exit(0) called", TOOL_MS),
                   "the guest never ran on");
@@ -374,31 +360,15 @@ static void agent_hvt_debug_up(void)
 /* unigdb through hvt's stub adds the agent's tasks as threads. */
 START_TEST(test_unigdb_through_hvts_stub_shows_the_agents_tasks)
 {
-    char sock[320], listen[340], remote[360], stub[64];
-    static char out[OUT_MAX];
-    int fd, status;
-
-    snprintf(sock, sizeof(sock), "%s/unigdb.sock", dir);
-    snprintf(listen, sizeof(listen), "unix:%s", sock);
-    snprintf(stub, sizeof(stub), ",gdb=127.0.0.1:%d", port);
-    char *srv[] = {(char *)test_env("USC_UNIGDB"),
-                   (char *)target(stub),
-                   "--listen",
-                   listen,
-                   "--once",
-                   NULL};
-    pid_t ug = test_spawn(srv, &fd);
-    ck_assert_int_gt(ug, 0);
-    wait_socket(sock);
-    snprintf(remote, sizeof(remote), "target remote %s", sock);
+    char remote[360];
+    int fd;
+    pid_t ug = unigdb_once(dir, with_stub(), remote, sizeof(remote), &fd);
     /* a hardware breakpoint once the tasks run (see docs/proc.md) */
-    char *argv[] = {"gdb", "-batch",       "-nx", image,
-                    "-ex", remote,         "-ex", "hbreak hello_work",
-                    "-ex", "continue",     "-ex", "bt",
-                    "-ex", "info threads", "-ex", "delete",
-                    "-ex", "detach",       NULL};
-    int rc = test_run(argv, out, sizeof(out), TOOL_MS);
-    ck_assert_msg(rc == 0, "gdb: %d: %s", rc, out);
+    const char *ex[] = {remote,         "hbreak hello_work",
+                        "continue",     "bt",
+                        "info threads", "delete",
+                        "detach",       NULL};
+    const char *out = gdb_batch(image, NULL, ex);
     has(out, "Breakpoint 1, hello_work");
     has(out, " in worker (");
     /* the application's tasks by the names the agent gives them */
@@ -406,10 +376,7 @@ START_TEST(test_unigdb_through_hvts_stub_shows_the_agents_tasks)
     has(out, "\"sleeper\"");
     has(out, "\"worker-1\"");
     has(out, "detached");
-    ck_assert_int_eq(waitpid(ug, &status, 0), ug);
-    close(fd);
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "unigdb: %#x",
-                  status);
+    unigdb_ended(ug, fd);
     /* let go, the guest works on */
     ck_assert_msg(test_wait_for(agent_up, NULL, TOOL_MS),
                   "the guest never worked on: no agent at work");

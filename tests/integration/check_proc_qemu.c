@@ -3,7 +3,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -154,7 +153,7 @@ static void fleet_down(void)
         all[i]->pid = 0;
     }
     test_rundir_teardown();
-    remove_tree(dir);
+    test_remove_tree(dir);
 }
 
 /* (v)'s row in one unitop iteration, exactly one; NULL when absent. */
@@ -264,26 +263,12 @@ static int advanced(void *arg)
     return metric(a->v, "work_items", NULL) > a->from;
 }
 
-static char *gdb_core(const char *core, const char *extra)
+/* gdb on the demo kernel and (core): bt, threads, a variable, (extra). */
+static const char *gdb_core(const char *core, const char *extra)
 {
-    static char buf[OUT_MAX];
-    char *argv[] = {"gdb",
-                    "-batch",
-                    "-nx",
-                    (char *)test_env("USC_DEMOKERNEL"),
-                    (char *)core,
-                    "-ex",
-                    "bt",
-                    "-ex",
-                    "info threads",
-                    "-ex",
-                    "print demo_magic",
-                    "-ex",
-                    (char *)extra,
-                    NULL};
-    int rc = test_run(argv, buf, sizeof(buf), TOOL_MS);
-    ck_assert_msg(rc == 0, "gdb: %d: %s", rc, buf);
-    return buf;
+    const char *ex[] = {"bt", "info threads", "print demo_magic", extra, NULL};
+
+    return gdb_batch(test_env("USC_DEMOKERNEL"), core, ex);
 }
 
 START_TEST(test_unicore_dump_of_a_crash_loads_in_gdb)
@@ -299,14 +284,14 @@ START_TEST(test_unicore_dump_of_a_crash_loads_in_gdb)
     ck_assert_int_eq(stat(core, &st), 0);
     ck_assert_int_eq(st.st_mode & 0777, 0600);
     ck_assert_uint_lt((uint64_t)st.st_size, 4u << 20); /* sparse */
-    out = gdb_core(core, "print/x demo_bad_pointer");
-    before(out, "#0  0x", "crash_level3");
-    before(out, "crash_level3", "#1  0x");
-    before(out, "#1  0x", "crash_level2");
-    before(out, "#2  0x", "crash_level1");
-    has(out, "$1 = 417175266769353233");
-    has(out, "$2 = 0xdeadbeef");
-    ck_assert_ptr_null(strstr(out, "Cannot access memory"));
+    const char *gdb = gdb_core(core, "print/x demo_bad_pointer");
+    before(gdb, "#0  0x", "crash_level3");
+    before(gdb, "crash_level3", "#1  0x");
+    before(gdb, "#1  0x", "crash_level2");
+    before(gdb, "#2  0x", "crash_level1");
+    has(gdb, "$1 = 417175266769353233");
+    has(gdb, "$2 = 0xdeadbeef");
+    ck_assert_ptr_null(strstr(gdb, "Cannot access memory"));
     ck_assert_int_eq(tool("USC_UNICORE", &out, "analyze", core, "--image",
                           test_env("USC_DEMOKERNEL"), NULL),
                      0);
@@ -323,13 +308,13 @@ START_TEST(test_unicore_dump_through_the_stub_has_registers)
         tool("USC_UNICORE", &out, "dump", with_stub(&work), "-o", core, NULL),
         0);
     has(out, "guest paused");
-    out = gdb_core(core, "print demo_ticks > 0");
-    has(out, "#0  ");
-    has(out, "#1  ");
-    has(out, "LWP 1");
-    has(out, "$1 = 417175266769353233");
-    has(out, "$2 = 1");
-    ck_assert_ptr_null(strstr(out, "Cannot access memory"));
+    const char *gdb = gdb_core(core, "print demo_ticks > 0");
+    has(gdb, "#0  ");
+    has(gdb, "#1  ");
+    has(gdb, "LWP 1");
+    has(gdb, "$1 = 417175266769353233");
+    has(gdb, "$2 = 1");
+    ck_assert_ptr_null(strstr(gdb, "Cannot access memory"));
     /* the guest runs on once the dump let go of the stub */
     struct advance a = {&work, metric(&work, "work_items", NULL)};
     ck_assert_msg(test_wait_for(advanced, &a, TOOL_MS),
@@ -339,42 +324,24 @@ END_TEST
 
 START_TEST(test_unigdb_hits_a_breakpoint_through_the_vmms_stub)
 {
-    char sock[320], listen[340], remote[360], out[OUT_MAX];
+    char remote[360];
     int fd;
+    pid_t ug = unigdb_once(dir, with_stub(&work), remote, sizeof(remote), &fd);
+    const char *ex[] = {remote,
+                        "info threads",
+                        "break sleep_ticks",
+                        "continue",
+                        "bt",
+                        "delete",
+                        "detach",
+                        NULL};
+    const char *out = gdb_batch(test_env("USC_DEMOKERNEL"), NULL, ex);
 
-    snprintf(sock, sizeof(sock), "%s/unigdb.sock", dir);
-    snprintf(listen, sizeof(listen), "unix:%s", sock);
-    char *srv[] = {(char *)test_env("USC_UNIGDB"),
-                   (char *)with_stub(&work),
-                   "--listen",
-                   listen,
-                   "--once",
-                   NULL};
-    pid_t ug = test_spawn(srv, &fd);
-    ck_assert_int_gt(ug, 0);
-    wait_socket(sock);
-    snprintf(remote, sizeof(remote), "target remote %s", sock);
-    char *argv[] = {"gdb", "-batch",
-                    "-nx", (char *)test_env("USC_DEMOKERNEL"),
-                    "-ex", remote,
-                    "-ex", "info threads",
-                    "-ex", "break sleep_ticks",
-                    "-ex", "continue",
-                    "-ex", "bt",
-                    "-ex", "delete",
-                    "-ex", "detach",
-                    NULL};
-    int rc = test_run(argv, out, sizeof(out), TOOL_MS);
-    ck_assert_msg(rc == 0, "gdb: %d: %s", rc, out);
     has(out, "\"worker-0\"");
     has(out, "hit Breakpoint 1, sleep_ticks");
     before(out, "sleep_ticks", "worker (");
     has(out, "detached");
-    int status;
-    ck_assert_int_eq(waitpid(ug, &status, 0), ug);
-    close(fd);
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "unigdb: %#x",
-                  status);
+    unigdb_ended(ug, fd);
     /* detached: the guest runs, with none of our breakpoints */
     struct advance a = {&work, metric(&work, "work_items", NULL)};
     ck_assert_msg(test_wait_for(advanced, &a, TOOL_MS),

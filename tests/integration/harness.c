@@ -92,10 +92,15 @@ static int remove_one(const char *path, const struct stat *st, int type,
     return 0;
 }
 
+void test_remove_tree(const char *dir)
+{
+    nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void scratch_teardown(void)
 {
     if (scratch[0])
-        nftw(scratch, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+        test_remove_tree(scratch);
     scratch[0] = 0;
     unsetenv("USC_TEST_SCRATCH");
 }

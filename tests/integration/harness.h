@@ -91,6 +91,9 @@ const char *test_rundir_setup(void);
 /* Stop every guest left in the private run directory, then remove it. */
 void test_rundir_teardown(void);
 
+/* Remove the folder (dir) and all in it, not following symlinks. */
+void test_remove_tree(const char *dir);
+
 /* test_rundir_setup as a Check fixture: fails the test if it cannot. */
 void test_rundir_fixture_setup(void);
 
