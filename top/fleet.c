@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -79,6 +80,18 @@ int top_fleet_init(struct top_fleet *f)
     f->xen = &top_xen_real;
     top_agent_guard_install();
     return 0;
+}
+
+void top_more_files(void)
+{
+    static int done;
+    struct rlimit rl;
+
+    if (done++ || getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
+        rl.rlim_cur >= rl.rlim_max)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 struct top_guest *top_guest_new(enum top_kind kind, const char *name)

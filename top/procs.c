@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "fdio.h"
@@ -347,22 +346,6 @@ static struct top_pidseen later(int pid, const struct top_pidseen *prev,
     return s;
 }
 
-/*
- * Each open row holds a few descriptors (its stat files, the target's
- * memory file): hundreds of VMMs outrun the usual soft limit of 1024.
- */
-static void more_files(void)
-{
-    static int done;
-    struct rlimit rl;
-
-    if (done++ || getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
-        rl.rlim_cur >= rl.rlim_max)
-        return;
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-}
-
 /* Growing arrays for a merge. */
 struct merged {
     struct top_guest **rows;
@@ -394,7 +377,9 @@ static void look_at(struct top_fleet *f, int pid, const struct top_pidseen *old,
     g = proc_new(&p);
     if (!g)
         return;
-    more_files();
+    /* Each open row holds a few descriptors (its stat files, the
+     * target's memory file). */
+    top_more_files();
     m->rows[m->nrows++] = g;
     *changed = 1;
 }

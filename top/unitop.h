@@ -501,6 +501,13 @@ void top_backoff(int *backoff_ms, int64_t *retry_ms, int64_t now_ms, int min_ms,
  */
 struct top_guest *top_guest_new(enum top_kind kind, const char *name);
 
+/*
+ * Rows of VMM processes and Xen domains each hold a few descriptors: with
+ * hundreds of them the usual soft limit of 1024 runs out, so take what the
+ * hard limit allows, once per process.
+ */
+void top_more_files(void);
+
 /* Free (g) and everything it holds; no job may run for it. */
 void top_guest_free(struct top_guest *g);
 

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "fdio.h"
 #include "unitop.h"
@@ -204,23 +203,6 @@ static int rename_domain(struct top_guest *g, const struct usc_xen_domain *d)
     return 1;
 }
 
-/*
- * Each open domain holds a handful of descriptors (libxc's privcmd and
- * hypercall buffers, foreign memory): with hundreds of domains the usual
- * soft limit of 1024 runs out, so take what the hard limit allows, once.
- */
-static void more_files(void)
-{
-    static int done;
-    struct rlimit rl;
-
-    if (done++ || getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
-        rl.rlim_cur >= rl.rlim_max)
-        return;
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-}
-
 static int compare_domids(const void *a, const void *b)
 {
     uint32_t x = ((const struct usc_xen_domain *)a)->domid;
@@ -316,7 +298,8 @@ int top_xen_refresh(struct top_fleet *f, int64_t now_ms)
     }
     f->xen_err = 0;
     if (nd > 1)
-        more_files();
+        /* libxc's privcmd and hypercall buffers, foreign memory */
+        top_more_files();
     for (size_t i = 1; i < nd; i++) {
         if (d[i - 1].domid >= d[i].domid) {
             qsort(d, nd, sizeof(*d), compare_domids);

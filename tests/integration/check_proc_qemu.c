@@ -175,17 +175,6 @@ static json_t *row(json_t *iteration, const struct vmm *v)
     return found;
 }
 
-static int64_t row_metric(json_t *g, const char *name)
-{
-    json_t *m;
-    size_t i;
-
-    json_array_foreach(json_object_get(g, "metrics"), i, m) if (
-        !strcmp(json_string_value(json_object_get(m, "name")),
-                name)) return json_integer_value(json_object_get(m, "value"));
-    return -1;
-}
-
 START_TEST(test_unitop_lists_them_with_agent_figures_advancing)
 {
     char *out;
@@ -210,8 +199,8 @@ START_TEST(test_unitop_lists_them_with_agent_figures_advancing)
     ck_assert_int_eq(json_integer_value(json_object_get(last, "memory_bytes")),
                      64 << 20);
     /* its agent's figures move between refreshes, and its CPU shows */
-    ck_assert_int_gt(row_metric(last, "work_items"),
-                     row_metric(first, "work_items"));
+    ck_assert_int_gt(test_top_metric(last, "work_items"),
+                     test_top_metric(first, "work_items"));
     ck_assert_int_gt(
         json_integer_value(json_object_get(last, "context_switches_total")),
         json_integer_value(json_object_get(first, "context_switches_total")));
