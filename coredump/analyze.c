@@ -167,6 +167,12 @@ static void read_agent(struct an *a)
     if (a->threads &&
         usc_agent_threads(a->agent, a->threads, cap, &a->nthreads) != 0)
         a->nthreads = 0;
+    /* Which NT_PRSTATUS (gdb's LWP) each thread the dump wrote has. */
+    a->core_threads = calloc(USC_NOTE_MAX_THREADS, sizeof(*a->core_threads));
+    if (a->core_threads &&
+        usc_note_read_threads(a->core, a->core_threads, USC_NOTE_MAX_THREADS,
+                              &a->ncore_threads) != 0)
+        a->ncore_threads = 0;
 }
 
 static void find_image(struct an *a, const char *given)
@@ -395,6 +401,7 @@ static void an_free(struct an *a)
     free(a->console);
     usc_unwind_close(a->uw);
     free(a->threads);
+    free(a->core_threads);
     usc_agent_close(a->agent);
     free(a->nv);
     usc_target_close(a->t);

@@ -36,6 +36,8 @@ struct an {
     int have_panic;
     struct usc_agent_thread *threads;
     size_t nthreads;
+    struct usc_note_thread *core_threads; /* the core's threads note */
+    size_t ncore_threads;
     uint8_t build_id[USC_BUILD_ID_MAX];
     uint32_t build_id_len;
     char image[PATH_MAX]; /* the file with the symbols; "" when not found */

@@ -305,6 +305,9 @@ void an_section_threads(struct an *a, json_t *r)
                 json_real(seconds(a, a->st.heartbeat_ts - t->last_switch_ts)));
         if (t->state == USC_THREAD_BLOCKED && t->wait_obj)
             set(j, "waits_on", wait_json(a, t->wait_obj));
+        for (size_t k = 0; k < a->ncore_threads; k++)
+            if (a->core_threads[k].id == t->id)
+                set(j, "core_lwp", json_integer(a->core_threads[k].lwp));
         if (t->state == USC_THREAD_RUNNING)
             bt = running_backtrace(a, t, &source);
         else if (t->state != USC_THREAD_EXITED)

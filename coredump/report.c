@@ -327,8 +327,11 @@ static void threads(const json_t *r)
     {
         if (!json_object_get(t, "backtrace"))
             continue;
-        printf("\n  thread %lld %s (%s), from %s:\n", integer(t, "id"),
+        printf("\n  thread %lld %s (%s), from %s", integer(t, "id"),
                str(t, "name"), str(t, "state"), str(t, "backtrace_from"));
+        if (json_object_get(t, "core_lwp"))
+            printf("; LWP %lld in gdb", integer(t, "core_lwp"));
+        printf(":\n");
         backtrace(json_object_get(t, "backtrace"));
     }
 }

@@ -1,13 +1,29 @@
 /*
  * Fuzz target: the USCOPE note parser on an arbitrary descriptor, and the
  * same bytes taken as a PT_NOTE segment searched for the notes, the
- * console tail among them.
+ * console tail and the threads among them; and the threads note's parser.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "uscope_note.h"
+
+/* Every thread record the threads parser promises is there, named. */
+static void threads(const void *desc, size_t len)
+{
+    struct usc_note_threads h;
+    struct usc_note_thread t;
+
+    if (usc_note_threads_parse(desc, len, &h) != 0)
+        return;
+    for (uint32_t i = 0; i < h.nthreads; i++)
+        if (usc_note_read_thread(desc, len, &h, i, &t) != 0 ||
+            strlen(t.name) >= sizeof(t.name))
+            abort();
+    if (usc_note_read_thread(desc, len, &h, h.nthreads, &t) == 0)
+        abort();
+}
 
 /* Whatever a segment search accepts lies inside the segment. */
 static void segment(const uint8_t *data, size_t size)
@@ -20,6 +36,9 @@ static void segment(const uint8_t *data, size_t size)
             ((const uint8_t *)p < data || len > size ||
              (const uint8_t *)p + len > data + size))
             abort();
+        if (usc_note_find(data, size, align, USC_NOTE_TYPE_THREADS, &p, &len) ==
+            0)
+            threads(p, len);
         if (usc_note_console(data, size, align, &p, &len) == 0) {
             if ((const uint8_t *)p < data || len > USC_NOTE_CONSOLE_MAX ||
                 (const uint8_t *)p + len > data + size)
@@ -38,6 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned char *again;
 
     segment(data, size);
+    threads(data, size);
     if (usc_note_parse(data, size, &hdr) != 0)
         return 0;
     /* Whatever it accepted, every record it promises must be readable. */

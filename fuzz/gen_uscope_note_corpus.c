@@ -65,8 +65,32 @@ static void put(unsigned char *ram, uint64_t at, uint64_t v)
     memcpy(ram + at, &v, 8);
 }
 
+/* Two sleeping threads, as the threads note and the core carry them. */
+static struct usc_core_thread sleepers[2];
+
+static void make_sleepers(void)
+{
+    for (uint32_t i = 0; i < 2; i++) {
+        sleepers[i].note.lwp = 4 + i;
+        sleepers[i].note.id = 1 + i;
+        sleepers[i].note.state = 3;
+        snprintf(sleepers[i].note.name, sizeof(sleepers[i].note.name),
+                 "worker-%u", i);
+        sleepers[i].regs.rip = 0xffffffff80001000ull;
+        sleepers[i].regs.rsp = 0xffffffff80008f00ull;
+    }
+}
+
+static size_t threads_note(unsigned char *buf, size_t cap)
+{
+    struct usc_note_thread t[2] = {sleepers[0].note, sleepers[1].note};
+
+    return (size_t)usc_note_threads_encode(t, 2, buf, cap);
+}
+
 /* A 64 KiB guest mapped at 0 and at -2 GiB, two vCPUs, a page of data. */
-static void core(const char *dir, const char *name, int paging, uint32_t n)
+static void core(const char *dir, const char *name, int paging, uint32_t n,
+                 uint32_t nthreads)
 {
     static unsigned char ram[RAM];
     struct usc_physmem pm;
@@ -99,7 +123,9 @@ static void core(const char *dir, const char *name, int paging, uint32_t n)
                               .vmap = v,
                               .nvmap = nv,
                               .vcpus = vcpus,
-                              .nvcpus = n};
+                              .nvcpus = n,
+                              .threads = sleepers,
+                              .nthreads = nthreads};
     snprintf(d.note.name, sizeof(d.note.name), "fuzzguest");
     struct usc_core_source src = {.pm = &pm};
     snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -193,8 +219,15 @@ int main(int argc, char **argv)
     n = segment(buf, sizeof(buf), 0x7ffffff0u);
     save(argv[1], "segment_console_lies", buf, n);
 
-    core(argv[2], "uscope-paging", 1, 2);
-    core(argv[2], "uscope-identity", 0, 1);
+    make_sleepers();
+    n = threads_note(buf, sizeof(buf));
+    save(argv[1], "threads_two", buf, n);
+    buf[4] = 0xff; /* nthreads 255 */
+    save(argv[1], "threads_lying_count", buf, n);
+
+    core(argv[2], "uscope-paging", 1, 2, 0);
+    core(argv[2], "uscope-identity", 0, 1, 0);
+    core(argv[2], "uscope-threads", 1, 2, 2);
     lying_core(argv[2]);
     return 0;
 }

@@ -55,6 +55,7 @@ struct dump {
     struct usc_core_ram ram[MAX_RAM];
     size_t nram;
     struct usc_core_vcpu *vcpus;
+    struct usc_core_thread *threads;
     struct usc_vrange *vmap;
     size_t nvmap;
     struct usc_core_desc desc;
@@ -189,6 +190,82 @@ static int collect_vcpus(struct dump *d)
     /* A controllable guest whose registers cannot be read: say why. */
     if (d->info.can_control && got == 0)
         return last_err ? last_err : -EIO;
+    return 0;
+}
+
+/* (t) as the core's thread (c): its saved registers, its vCPU's segments. */
+static void core_thread(const struct dump *d, const struct usc_agent_thread *t,
+                        uint32_t lwp, struct usc_core_thread *c)
+{
+    const struct usc_regs *seg = &d->vcpus[0].live;
+    struct usc_regs *r = &c->regs;
+
+    for (uint32_t i = 0; i < d->desc.nvcpus; i++)
+        if (d->vcpus[i].index == t->vcpu)
+            seg = &d->vcpus[i].live;
+    memset(c, 0, sizeof(*c));
+    c->note.lwp = lwp;
+    c->note.id = t->id;
+    c->note.state = t->state;
+    c->note.vcpu = t->vcpu;
+    snprintf(c->note.name, sizeof(c->note.name), "%s", t->name);
+    r->rip = t->regs.rip;
+    r->rsp = t->regs.rsp;
+    r->rbp = t->regs.rbp;
+    r->rbx = t->regs.rbx;
+    r->r12 = t->regs.r12;
+    r->r13 = t->regs.r13;
+    r->r14 = t->regs.r14;
+    r->r15 = t->regs.r15;
+    r->cs = seg->cs;
+    r->ss = seg->ss;
+    r->ds = seg->ds;
+    r->es = seg->es;
+    r->fs = seg->fs;
+    r->gs = seg->gs;
+    r->fs_base = seg->fs_base;
+    r->gs_base = seg->gs_base;
+}
+
+/*
+ * Every agent thread that is not running, so that a plain debugger lists
+ * it beside the vCPUs: thread ids follow the vCPUs' as unigdb numbers
+ * them. A thread table that cannot be read leaves them out, slot by slot.
+ */
+static int collect_threads(struct dump *d)
+{
+    struct usc_agent_thread *at;
+    size_t cap, n = 0;
+
+    if (!d->agent)
+        return 0;
+    cap = usc_agent_header(d->agent)->threads.capacity;
+    if (cap > USC_NOTE_MAX_THREADS)
+        cap = USC_NOTE_MAX_THREADS;
+    if (!cap)
+        return 0;
+    at = calloc(cap, sizeof(*at));
+    d->threads = calloc(cap, sizeof(*d->threads));
+    if (!at || !d->threads) {
+        free(at);
+        return -ENOMEM;
+    }
+    if (usc_agent_threads(d->agent, at, cap, &n) != 0) {
+        int settled;
+        n = 0;
+        for (uint32_t slot = 0; slot < cap; slot++)
+            if (usc_agent_thread_at(d->agent, slot, &at[n], &settled) == 0)
+                n++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t lwp = (uint64_t)d->desc.nvcpus + 1 + at[i].id;
+        if (at[i].state == USC_THREAD_RUNNING ||
+            at[i].state == USC_THREAD_EXITED || lwp > INT32_MAX)
+            continue;
+        core_thread(d, &at[i], (uint32_t)lwp, &d->threads[d->desc.nthreads++]);
+    }
+    free(at);
+    d->desc.threads = d->threads;
     return 0;
 }
 
@@ -386,6 +463,7 @@ static void finish(struct dump *d)
     usc_core_plan_free(d->plan);
     free(d->vmap);
     free(d->vcpus);
+    free(d->threads);
     free(d->console);
     usc_agent_close(d->agent);
     if (d->have_rf)
@@ -558,6 +636,7 @@ int usc_core_dump(const struct usc_core_dump_opts *o,
     STEP("pause", pause_guest(d));
     STEP("agent", read_agent(d));
     STEP("registers", collect_vcpus(d));
+    STEP("threads", collect_threads(d));
     collect_vmap(d);
     fill_note(d);
     read_console(d);

@@ -376,12 +376,12 @@ static unsigned char *put_note(unsigned char *at, const char *name,
     return at + align_up(descsz, 4);
 }
 
-static void put_prstatus(unsigned char *d, const struct usc_core_vcpu *v)
+static void put_prstatus(unsigned char *d, const struct usc_regs *r,
+                         int32_t pid, int signal)
 {
-    const struct usc_regs *r = &v->regs;
-    int32_t pid = (int32_t)v->index + 1, one = 1;
-    int16_t sig = (int16_t)v->signal;
-    int32_t signo = v->signal;
+    int32_t one = 1;
+    int16_t sig = (int16_t)signal;
+    int32_t signo = signal;
     uint64_t g[NPRREG] = {
         [R15] = r->r15,         [R14] = r->r14,
         [R13] = r->r13,         [R12] = r->r12,
@@ -443,10 +443,36 @@ static uint64_t notes_size(const struct usc_core_plan *p)
     const unsigned char *con;
     size_t ncon = console_kept(p, &con);
 
-    return p->d.nvcpus * note_size(5, PRSTATUS_SIZE) +
+    uint32_t nt = p->d.nthreads;
+
+    return (p->d.nvcpus + nt) * note_size(5, PRSTATUS_SIZE) +
            note_size(5, PRPSINFO_SIZE) +
            note_size(sizeof(USC_NOTE_NAME), usc_note_size(p->d.nvcpus)) +
-           (ncon ? note_size(sizeof(USC_NOTE_NAME), ncon) : 0);
+           (ncon ? note_size(sizeof(USC_NOTE_NAME), ncon) : 0) +
+           (nt ? note_size(sizeof(USC_NOTE_NAME), usc_note_threads_size(nt))
+               : 0);
+}
+
+/* The threads note: the names gdb cannot take from NT_PRSTATUS. */
+static int put_threads(const struct usc_core_plan *p, unsigned char *at)
+{
+    uint32_t n = p->d.nthreads;
+    size_t size = usc_note_threads_size(n);
+    struct usc_note_thread *recs = calloc(n, sizeof(*recs));
+    unsigned char *desc = malloc(size);
+    long len = -ENOMEM;
+
+    if (recs && desc) {
+        for (uint32_t i = 0; i < n; i++)
+            recs[i] = p->d.threads[i].note;
+        len = usc_note_threads_encode(recs, n, desc, size);
+        if (len > 0)
+            put_note(at, USC_NOTE_NAME, USC_NOTE_TYPE_THREADS, desc,
+                     (size_t)len);
+    }
+    free(recs);
+    free(desc);
+    return len < 0 ? (int)len : 0;
 }
 
 static int put_notes(const struct usc_core_plan *p, unsigned char *at,
@@ -466,11 +492,17 @@ static int put_notes(const struct usc_core_plan *p, unsigned char *at,
         goto out;
     }
     for (uint32_t i = 0; i < p->d.nvcpus; i++) {
-        put_prstatus(prstatus, &p->d.vcpus[i]);
+        const struct usc_core_vcpu *v = &p->d.vcpus[i];
+        put_prstatus(prstatus, &v->regs, (int32_t)v->index + 1, v->signal);
         at = put_note(at, "CORE", NT_PRSTATUS, prstatus, sizeof(prstatus));
         recs[i].index = p->d.vcpus[i].index;
         recs[i].flags = p->d.vcpus[i].flags;
         recs[i].regs = p->d.vcpus[i].live;
+    }
+    for (uint32_t i = 0; i < p->d.nthreads; i++) {
+        const struct usc_core_thread *t = &p->d.threads[i];
+        put_prstatus(prstatus, &t->regs, (int32_t)t->note.lwp, 0);
+        at = put_note(at, "CORE", NT_PRSTATUS, prstatus, sizeof(prstatus));
     }
     put_prpsinfo(prpsinfo, note);
     at = put_note(at, "CORE", NT_PRPSINFO, prpsinfo, sizeof(prpsinfo));
@@ -481,7 +513,9 @@ static int put_notes(const struct usc_core_plan *p, unsigned char *at,
     }
     at = put_note(at, USC_NOTE_NAME, USC_NOTE_TYPE, desc, (size_t)n);
     if (ncon)
-        put_note(at, USC_NOTE_NAME, USC_NOTE_TYPE_CONSOLE, con, ncon);
+        at = put_note(at, USC_NOTE_NAME, USC_NOTE_TYPE_CONSOLE, con, ncon);
+    if (p->d.nthreads)
+        err = put_threads(p, at);
 out:
     free(recs);
     free(desc);
@@ -493,6 +527,7 @@ out:
 static int desc_ok(const struct usc_core_desc *d)
 {
     if (!d->nvcpus || !d->vcpus || d->nvcpus > USC_NOTE_MAX_VCPUS ||
+        d->nthreads > USC_NOTE_MAX_THREADS || (d->nthreads && !d->threads) ||
         (d->nram && !d->ram) || (d->nvmap && !d->vmap))
         return 0;
     for (size_t i = 0; i < d->nram; i++) {

@@ -14,8 +14,10 @@
  *
  *   ELF header, program headers (PN_XNUM past 65534), the PT_NOTE:
  *     NT_PRSTATUS "CORE" per vCPU (336 bytes, pid = vCPU index + 1), in the
- *     order given (the faulting vCPU first), NT_PRPSINFO "CORE", then the
- *     USCOPE note and, when given, the USCOPE console note; then, page-aligned,
+ *     order given (the faulting vCPU first), one per thread given (pid its
+ *     note's lwp), NT_PRPSINFO "CORE", then the USCOPE note, when given the
+ *     USCOPE console note, and the USCOPE threads note with the threads;
+ *     then, page-aligned,
  * every non-zero page of guest RAM once, in physical order. PT_LOADs: for each
  * guest-virtual range the page tables map onto RAM, p_vaddr = its virtual
  * address, p_paddr = physical, p_offset = where those physical pages' bytes lie
@@ -79,6 +81,13 @@ struct usc_core_vcpu {
     struct usc_regs live; /* the vCPU's own at the dump (USCOPE record) */
 };
 
+/* An agent thread that was not running: an NT_PRSTATUS of its own. */
+struct usc_core_thread {
+    struct usc_note_thread note; /* lwp, id, state, vCPU, name */
+    struct usc_regs regs;        /* its saved registers, the rest zero or
+                                    its vCPU's segments */
+};
+
 /* What a core holds. Arrays are borrowed until usc_core_plan_free. */
 struct usc_core_desc {
     const struct usc_core_ram *ram; /* sorted, disjoint, page-aligned */
@@ -87,6 +96,10 @@ struct usc_core_desc {
     size_t nvmap;
     const struct usc_core_vcpu *vcpus; /* in note order; at least one */
     uint32_t nvcpus;
+    /* May be NULL: threads written after the vCPUs, with the threads note;
+     * at most USC_NOTE_MAX_THREADS. */
+    const struct usc_core_thread *threads;
+    uint32_t nthreads;
     /* The USCOPE header: version, sizes and nvcpus are filled in. */
     struct usc_note_hdr note;
     /* May be NULL: the guest's console output, written as the USCOPE

@@ -104,6 +104,73 @@ int usc_note_read_vcpu(const void *desc, size_t len,
     return 0;
 }
 
+/* ---- the threads note ------------------------------------------------- */
+
+size_t usc_note_threads_size(uint32_t n)
+{
+    return sizeof(struct usc_note_threads) +
+           (size_t)n * sizeof(struct usc_note_thread);
+}
+
+long usc_note_threads_encode(const struct usc_note_thread *threads, uint32_t n,
+                             void *buf, size_t cap)
+{
+    struct usc_note_threads h = {
+        .hdr_size = sizeof(h),
+        .nthreads = n,
+        .thread_size = sizeof(struct usc_note_thread),
+    };
+    size_t size = usc_note_threads_size(n);
+
+    if ((n && !threads) || !buf || n > USC_NOTE_MAX_THREADS)
+        return -EINVAL;
+    for (uint32_t i = 0; i < n; i++)
+        if (!terminated(threads[i].name, sizeof(threads[i].name)))
+            return -EINVAL;
+    if (cap < size)
+        return -ENOSPC;
+    memcpy(buf, &h, sizeof(h));
+    if (n)
+        memcpy((unsigned char *)buf + sizeof(h), threads,
+               (size_t)n * sizeof(*threads));
+    return (long)size;
+}
+
+int usc_note_threads_parse(const void *desc, size_t len,
+                           struct usc_note_threads *hdr)
+{
+    struct usc_note_threads h;
+
+    if (!desc || !hdr || len < sizeof(h))
+        return -EINVAL;
+    memcpy(&h, desc, sizeof(h));
+    if (h.hdr_size < sizeof(h) || h.hdr_size > len ||
+        h.thread_size < sizeof(struct usc_note_thread) ||
+        h.nthreads > USC_NOTE_MAX_THREADS)
+        return -EINVAL;
+    /* 32-bit factors: the product fits in 64 bits. */
+    if ((uint64_t)h.nthreads * h.thread_size > len - h.hdr_size)
+        return -EINVAL;
+    *hdr = h;
+    return 0;
+}
+
+int usc_note_read_thread(const void *desc, size_t len,
+                         const struct usc_note_threads *hdr, uint32_t i,
+                         struct usc_note_thread *out)
+{
+    uint64_t off;
+
+    if (!desc || !hdr || !out || i >= hdr->nthreads)
+        return -EINVAL;
+    off = hdr->hdr_size + (uint64_t)i * hdr->thread_size;
+    if (off > len || sizeof(*out) > len - off)
+        return -EINVAL;
+    memcpy(out, (const unsigned char *)desc + off, sizeof(*out));
+    out->name[sizeof(out->name) - 1] = '\0';
+    return 0;
+}
+
 /* ---- finding it in a segment ------------------------------------------ */
 
 static uint32_t get_u32(const unsigned char *p)
@@ -305,4 +372,44 @@ int usc_note_read_console(const char *path, void *buf, size_t cap, size_t *len)
         return -EINVAL;
     *len = 0;
     return each_note_segment(path, take_console, &w);
+}
+
+struct want_threads {
+    struct usc_note_thread *out;
+    size_t cap, *n;
+};
+
+static int take_threads(const void *notes, size_t len, unsigned align,
+                        void *arg, int *err)
+{
+    struct want_threads *w = arg;
+    struct usc_note_threads h;
+    const void *desc;
+    size_t dlen;
+
+    *err =
+        usc_note_find(notes, len, align, USC_NOTE_TYPE_THREADS, &desc, &dlen);
+    if (*err == -ENOENT)
+        return 0;
+    if (!*err)
+        *err = usc_note_threads_parse(desc, dlen, &h);
+    for (uint32_t i = 0; !*err && i < h.nthreads && i < w->cap; i++) {
+        *err = usc_note_read_thread(desc, dlen, &h, i, &w->out[i]);
+        if (!*err)
+            *w->n = i + 1;
+    }
+    return 1;
+}
+
+int usc_note_read_threads(const char *path, struct usc_note_thread *out,
+                          size_t cap, size_t *n)
+{
+    struct want_threads w = {out, cap, n};
+    int err;
+
+    if (!path || (!out && cap) || !n)
+        return -EINVAL;
+    *n = 0;
+    err = each_note_segment(path, take_threads, &w);
+    return err == -ENOENT ? 0 : err;
 }

@@ -33,6 +33,14 @@
  *   the unikernel's own crash report when it has no agent.
  */
 #define USC_NOTE_TYPE_CONSOLE 0x55530002u
+/*
+ *   USC_NOTE_TYPE_THREADS: the agent threads that were not running at the
+ *   dump, each also an NT_PRSTATUS after the vCPUs' (its saved registers),
+ *   in the same order: a struct usc_note_threads header, then nthreads
+ *   records of thread_size bytes, each a struct usc_note_thread. It names
+ *   the threads, which NT_PRSTATUS cannot: gdb ignores it.
+ */
+#define USC_NOTE_TYPE_THREADS 0x55530003u
 #define USC_NOTE_CONSOLE_MAX 65536u
 
 /* A core's guest with no agent found (cb_paddr, cb_vaddr). */
@@ -96,6 +104,28 @@ _Static_assert(offsetof(struct usc_note_hdr, name) == 96, "name");
 _Static_assert(offsetof(struct usc_note_hdr, image) == 176, "image");
 _Static_assert(sizeof(struct usc_note_vcpu) == 280, "usc_note_vcpu");
 
+/* The most thread records a reader takes. */
+#define USC_NOTE_MAX_THREADS 4096u
+
+struct usc_note_threads {
+    uint32_t hdr_size;    /* bytes of this header; records follow */
+    uint32_t nthreads;    /* records */
+    uint32_t thread_size; /* bytes per record */
+    uint32_t reserved;
+};
+
+struct usc_note_thread {
+    uint32_t lwp;   /* pr_pid of its NT_PRSTATUS (vCPUs + 1 + id, as the
+                       thread ids unigdb gives gdb) */
+    uint32_t id;    /* the unikernel's thread id */
+    uint32_t state; /* enum usc_thread_state */
+    uint32_t vcpu;  /* the vCPU it last ran on */
+    char name[USC_NAME_MAX];
+};
+
+_Static_assert(sizeof(struct usc_note_threads) == 16, "usc_note_threads");
+_Static_assert(sizeof(struct usc_note_thread) == 48, "usc_note_thread");
+
 /* The descriptor size of a note with (nvcpus) records. */
 size_t usc_note_size(uint32_t nvcpus);
 
@@ -138,6 +168,45 @@ int usc_note_read_vcpu(const void *desc, size_t len,
  */
 int usc_note_read_file(const char *path, struct usc_note_hdr *hdr,
                        struct usc_note_vcpu *vcpus, size_t cap, size_t *n);
+
+/* The descriptor size of a threads note with (n) records. */
+size_t usc_note_threads_size(uint32_t n);
+
+/*
+ * Encode (n) records (threads) as a threads note's descriptor into (buf)
+ * of (cap) bytes. Returns the bytes written, or -EINVAL for an
+ * unterminated name or n above USC_NOTE_MAX_THREADS, -ENOSPC when (cap)
+ * is too small.
+ */
+long usc_note_threads_encode(const struct usc_note_thread *threads, uint32_t n,
+                             void *buf, size_t cap);
+
+/*
+ * Check the untrusted threads descriptor (desc, len) and copy its header
+ * into (hdr). Returns 0; -EINVAL for sizes below our structures, records
+ * that do not fit in (len) or more than USC_NOTE_MAX_THREADS.
+ */
+int usc_note_threads_parse(const void *desc, size_t len,
+                           struct usc_note_threads *hdr);
+
+/*
+ * Copy record (i) of the descriptor (desc, len), which
+ * usc_note_threads_parse accepted into (hdr), into (out), its name
+ * terminated whatever the core holds. Returns 0, or -EINVAL when i >=
+ * hdr->nthreads.
+ */
+int usc_note_read_thread(const void *desc, size_t len,
+                         const struct usc_note_threads *hdr, uint32_t i,
+                         struct usc_note_thread *out);
+
+/*
+ * Copy up to (cap) records of the threads note of the ELF core at (path)
+ * into (out) and their number into (*n). Returns 0 (*n = 0 for a core
+ * without the note); -ENOEXEC for a file that is not an ELF64 core;
+ * -EINVAL for a note that lies; -errno.
+ */
+int usc_note_read_threads(const char *path, struct usc_note_thread *out,
+                          size_t cap, size_t *n);
 
 /*
  * Find the first note named "USCOPE" of (type) in (notes, len), the bytes

@@ -14,6 +14,9 @@
 
 /* Bounds on what a core may claim, far above any real guest's. */
 #define MAX_VCPUS 4096u
+/* NT_PRSTATUS notes read: the vCPUs' and the agent threads' a uniscope
+ * core adds after them (uscope_note.h). */
+#define MAX_PRSTATUS (MAX_VCPUS + USC_NOTE_MAX_THREADS)
 #define MAX_PHDRS (1u << 20)
 #define MAX_NOTE_BYTES (64u << 20) /* one PT_NOTE */
 
@@ -252,7 +255,7 @@ static int load_segments(struct core *c, Elf *elf, size_t phnum,
 /* Make room for vCPU (index), which is at most one past the last. */
 static int grow_vcpus(struct core *c, uint32_t index)
 {
-    if (index >= MAX_VCPUS)
+    if (index >= MAX_PRSTATUS)
         return -EINVAL;
     if (index < c->cap)
         return 0;
@@ -448,6 +451,11 @@ static int load_notes(struct core *c, Elf *elf, size_t phnum,
     }
     /* A vCPU is an NT_PRSTATUS: QEMU notes alone do not make one. */
     if (c->nvcpus == 0 || c->nqemu > c->nvcpus)
+        return -EINVAL;
+    /* NT_PRSTATUS beyond the USCOPE note's vCPUs are agent threads. */
+    if (c->uscope && c->nuscope && c->nuscope < c->nvcpus)
+        c->nvcpus = c->nuscope;
+    if (c->nvcpus > MAX_VCPUS)
         return -EINVAL;
     apply_uscope(c);
     return 0;

@@ -59,7 +59,8 @@ def boot(name, args):
 def core_checks(core):
     prog = uniscope.open_core(core, IMAGE)
     # drgn itself: its threads (the core's NT_PRSTATUS notes), their stacks
-    trace = str(prog.threads().__next__().stack_trace())
+    # (the first NT_PRSTATUS: the faulting vCPU's; the threads follow)
+    trace = str(prog.crashed_thread().stack_trace())
     check("crash_level3" in trace, "drgn: the faulting vCPU's stack starts "
           "in crash_level3:\n" + trace)
     check(prog["demo_magic"].value_() == 0x05CA1AB1E0DDBA11,
@@ -70,6 +71,20 @@ def core_checks(core):
     check(names.get("worker-0") and names["worker-0"].state == "blocked"
           and names["worker-0"].regs["rip"] != 0,
           "helpers: a sleeping thread's saved registers")
+    # every thread that was not running is a drgn thread too, its stack
+    # from its saved registers
+    lwps = uniscope.core_lwps(core)
+    tids = {t.tid for t in prog.threads()}
+    for t in names.values():
+        if t.state == "running":
+            continue
+        lwp = lwps.get(t.id)
+        check(lwp in tids, "drgn: thread %s is prog.thread(%s) of %s"
+              % (t.name, lwp, sorted(tids)))
+        if lwp in tids:
+            st = str(prog.thread(lwp).stack_trace())
+            check("sleep_ticks" in st, "drgn: %s's stack reaches sleep_ticks:\n%s"
+                  % (t.name, st))
     m = {x.name: x.value for x in uniscope.metrics(prog)}
     check(m.get("timer_ticks", 0) > 0, "helpers: metrics (timer_ticks)")
     p = uniscope.panic_record(prog)

@@ -163,7 +163,7 @@ START_TEST(test_panic_without_a_frame_starts_at_its_caller)
                         "p = drgn.Program()\n"
                         "p.set_core_dump(sys.argv[1])\n"
                         "p.load_debug_info([sys.argv[2]])\n"
-                        "print(next(p.threads()).stack_trace())\n",
+                        "print(p.crashed_thread().stack_trace())\n",
                         NULL};
     rc = run(out, py, core, test_env("USC_DEMOKERNEL"), NULL);
     ck_assert_msg(rc == 0, "drgn: %d: %s", rc, out);

@@ -205,6 +205,59 @@ static void check_gdb_crash(const char *core)
     ck_assert_ptr_null(strstr(out, "Cannot access memory"));
 }
 
+/*
+ * Plain gdb on the core lists every agent thread: the running one as its
+ * vCPU, each other one under the LWP analyze names for it, whose bt starts
+ * where it waits (sleep_ticks).
+ */
+static void check_gdb_every_thread(const char *core)
+{
+    static char bts[OUT_MAX];
+    char *out, lwp[64];
+    json_error_t e;
+    size_t i, sleepers = 0;
+    json_t *t;
+    char *argv[] = {"gdb",
+                    "-batch",
+                    "-nx",
+                    (char *)test_env("USC_DEMOKERNEL"),
+                    (char *)core,
+                    "-ex",
+                    "info threads",
+                    "-ex",
+                    "thread apply all bt",
+                    NULL};
+    int rc = test_run(argv, bts, sizeof(bts), TOOL_MS);
+    ck_assert_msg(rc == 0, "gdb: %d: %s", rc, bts);
+
+    ck_assert_int_eq(unicore(&out, "analyze", core, "--json", NULL), 0);
+    json_t *r = json_loads(out, 0, &e);
+    ck_assert_msg(r, "analyze --json: %s", e.text);
+    json_array_foreach(json_object_get(r, "threads"), i, t)
+    {
+        const char *name = json_string_value(json_object_get(t, "name"));
+        const char *state = json_string_value(json_object_get(t, "state"));
+        json_t *l = json_object_get(t, "core_lwp");
+        if (strcmp(state, "running") == 0) {
+            ck_assert_ptr_null(l);
+            continue;
+        }
+        ck_assert_msg(l, "thread %s (%s) has no LWP in the core", name, state);
+        /* gdb's "Thread N (LWP x):" heads that thread's bt */
+        snprintf(lwp, sizeof(lwp), "(LWP %lld):\n", json_integer_value(l));
+        const char *at = strstr(bts, lwp);
+        ck_assert_msg(at, "gdb lists no %s for %s:\n%s", lwp, name, bts);
+        const char *end = strstr(at + 1, "\nThread ");
+        const char *wait = strstr(at, "in sleep_ticks");
+        ck_assert_msg(wait && (!end || wait < end),
+                      "gdb's bt of %s does not reach sleep_ticks:\n%s", name,
+                      at);
+        sleepers++;
+    }
+    ck_assert_uint_ge(sleepers, 2);
+    json_decref(r);
+}
+
 /* Every thread of an analyze --json report has a symbolized backtrace. */
 static void check_threads_json(const char *core)
 {
@@ -290,9 +343,11 @@ START_TEST(test_crash_core_loads_in_gdb_and_analyzes)
     /* Sparse: a 64 MiB guest that touched well under 4 MiB. */
     ck_assert_uint_lt((uint64_t)st.st_size, 4u << 20);
     check_gdb_crash(core);
+    check_gdb_every_thread(core);
 
     ck_assert_int_eq(unicore(&out, "analyze", core, NULL), 0);
     has(out, "state      panicked");
+    has(out, "in gdb:"); /* a sleeper's LWP */
     has(out, "page fault at crash_level3 (scenarios.c:");
     has(out, "cr2        0xdeadbeef");
     before(out, "crash_level3+", "crash_level2+");

@@ -119,6 +119,8 @@ END_TEST
 static char path[64];
 static const void *console; /* for the next write_core */
 static size_t console_len;
+static const struct usc_core_thread *threads; /* for the next write_core */
+static uint32_t nthreads;
 
 /* Write the core of the test guest, with (vmap) when (paging), to a file. */
 static void write_core(int paging, struct usc_core_stats *st,
@@ -156,6 +158,8 @@ static void write_core(int paging, struct usc_core_stats *st,
     snprintf(d.note.hypervisor, sizeof(d.note.hypervisor), "test");
     d.console = console;
     d.console_len = console_len;
+    d.threads = threads;
+    d.nthreads = nthreads;
     d.note.cb_paddr = 0x10000;
     d.note.build_id_len = 3;
     memcpy(d.note.build_id, "\x01\x02\x03", 3);
@@ -281,6 +285,83 @@ START_TEST(test_core_keeps_the_console_tail)
     ck_assert_int_eq(usc_note_read_console(path, back, sizeof(back), &n),
                      -ENOENT);
     unlink(path);
+}
+END_TEST
+
+START_TEST(test_core_names_its_threads)
+{
+    struct usc_core_thread t[2] = {0};
+    struct usc_note_thread back[4];
+    struct usc_core_stats st;
+    struct usc_target_info info;
+    size_t n = 0;
+
+    for (uint32_t i = 0; i < 2; i++) {
+        t[i].note.lwp = 2 + 1 + 5 + i;
+        t[i].note.id = 5 + i;
+        t[i].note.state = USC_THREAD_BLOCKED;
+        snprintf(t[i].note.name, sizeof(t[i].note.name), "sleeper-%u", i);
+        t[i].regs.rip = 0x7000 + i;
+    }
+    threads = t;
+    nthreads = 2;
+    write_core(1, &st, NULL);
+    threads = NULL;
+    nthreads = 0;
+    ck_assert_int_eq(usc_note_read_threads(path, back, 4, &n), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(back[1].lwp, 9);
+    ck_assert_uint_eq(back[1].id, 6);
+    ck_assert_str_eq(back[1].name, "sleeper-1");
+    /* The threads' NT_PRSTATUS are no vCPUs to the core backend. */
+    void *c = open_core();
+    ck_assert_int_eq(usc_backend_core.describe(c, &info), 0);
+    ck_assert_uint_eq(info.nvcpus, 2);
+    usc_backend_core.close(c);
+    unlink(path);
+
+    /* Without threads, no note. */
+    write_core(1, &st, NULL);
+    ck_assert_int_eq(usc_note_read_threads(path, back, 4, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    unlink(path);
+}
+END_TEST
+
+START_TEST(test_threads_note_lies_are_refused)
+{
+    struct usc_note_thread t = {.lwp = 3, .id = 1}, out;
+    struct usc_note_threads h;
+    unsigned char buf[256];
+    uint32_t w[4];
+
+    snprintf(t.name, sizeof(t.name), "a");
+    ck_assert_int_eq(usc_note_threads_encode(&t, 1, buf, sizeof(buf)), 64);
+    ck_assert_int_eq(usc_note_threads_parse(buf, 64, &h), 0);
+    ck_assert_int_eq(usc_note_read_thread(buf, 64, &h, 0, &out), 0);
+    ck_assert_str_eq(out.name, "a");
+    ck_assert_int_eq(usc_note_read_thread(buf, 64, &h, 1, &out), -EINVAL);
+    /* a record cut short, too many, records too small, a short header */
+    ck_assert_int_eq(usc_note_threads_parse(buf, 63, &h), -EINVAL);
+    memcpy(w, buf, sizeof(w));
+    w[1] = USC_NOTE_MAX_THREADS + 1;
+    memcpy(buf, w, sizeof(w));
+    ck_assert_int_eq(usc_note_threads_parse(buf, sizeof(buf), &h), -EINVAL);
+    w[1] = 1;
+    w[2] = 8;
+    memcpy(buf, w, sizeof(w));
+    ck_assert_int_eq(usc_note_threads_parse(buf, sizeof(buf), &h), -EINVAL);
+    ck_assert_int_eq(usc_note_threads_parse(buf, 8, &h), -EINVAL);
+    /* an unterminated name is not written; one read is cut */
+    memset(t.name, 'x', sizeof(t.name));
+    ck_assert_int_eq(usc_note_threads_encode(&t, 1, buf, sizeof(buf)), -EINVAL);
+    ck_assert_int_eq(usc_note_threads_encode(&t, 0, buf, 15), -ENOSPC);
+    w[2] = sizeof(t);
+    memcpy(buf, w, sizeof(w));
+    memcpy(buf + 16, &t, sizeof(t));
+    ck_assert_int_eq(usc_note_threads_parse(buf, 64, &h), 0);
+    ck_assert_int_eq(usc_note_read_thread(buf, 64, &h, 0, &out), 0);
+    ck_assert_uint_eq(strlen(out.name), sizeof(out.name) - 1);
 }
 END_TEST
 
@@ -572,6 +653,8 @@ int main(void)
     tcase_add_test(tc, test_vmap_hostile_tables_are_bounded);
     tcase_add_test(tc, test_core_round_trip);
     tcase_add_test(tc, test_core_keeps_the_console_tail);
+    tcase_add_test(tc, test_core_names_its_threads);
+    tcase_add_test(tc, test_threads_note_lies_are_refused);
     tcase_add_test(tc, test_console_note_lies_are_refused);
     tcase_add_test(tc, test_core_without_paging_is_identity);
     tcase_add_test(tc, test_core_holes_are_never_read);

@@ -37,6 +37,7 @@ MAGIC = 0x45504F4353494E55  # "UNISCOPE" in memory order
 PAGE = 4096
 NOTE_NAME = b"USCOPE"
 NOTE_TYPE = 0x55530001
+NOTE_TYPE_THREADS = 0x55530003
 NO_AGENT = (1 << 64) - 1
 
 # Bounds a sane guest stays within; a table beyond them is refused.
@@ -131,12 +132,12 @@ def _check_block(raw, paddr):
     )
 
 
-def _note_cb_paddr(core_path):
-    """The control block's address from a uniscope core's USCOPE note."""
+def _uscope_notes(core_path):
+    """(type, descriptor) of each USCOPE note of an ELF core's PT_NOTEs."""
     with open(core_path, "rb") as f:
         data = f.read(1 << 20)  # headers and notes come first
     if data[:4] != b"\x7fELF" or data[4] != 2:
-        return None
+        return
     phoff, = struct.unpack_from("<Q", data, 32)
     phentsize, phnum = struct.unpack_from("<HH", data, 54)
     for i in range(min(phnum, 4096)):
@@ -155,14 +156,41 @@ def _note_cb_paddr(core_path):
             name_at = pos + 12
             desc_at = name_at + ((namesz + 3) & ~3)
             end = desc_at + ((descsz + 3) & ~3)
-            if end > len(notes):
+            if desc_at + descsz > len(notes):
                 break
-            name = notes[name_at : name_at + namesz].rstrip(b"\0")
-            if name == NOTE_NAME and ntype == NOTE_TYPE and descsz >= 64:
-                cb, = struct.unpack_from("<Q", notes, desc_at + 56)
-                return None if cb == NO_AGENT else cb
+            if notes[name_at : name_at + namesz].rstrip(b"\0") == NOTE_NAME:
+                yield ntype, notes[desc_at : desc_at + descsz]
             pos = end
+
+
+def _note_cb_paddr(core_path):
+    """The control block's address from a uniscope core's USCOPE note."""
+    for ntype, desc in _uscope_notes(core_path):
+        if ntype == NOTE_TYPE and len(desc) >= 64:
+            cb, = struct.unpack_from("<Q", desc, 56)
+            return None if cb == NO_AGENT else cb
     return None
+
+
+def core_lwps(core_path):
+    """{agent thread id: LWP} of a uniscope core: the NT_PRSTATUS (drgn's
+    prog.thread(LWP), gdb's "LWP n") that ``unicore dump`` wrote for each
+    thread that was not running, with its saved registers."""
+    for ntype, desc in _uscope_notes(core_path):
+        if ntype != NOTE_TYPE_THREADS or len(desc) < 16:
+            continue
+        hdr_size, n, size = struct.unpack_from("<III", desc, 0)
+        if hdr_size < 16 or size < 48 or n > 4096:
+            return {}
+        out = {}
+        for i in range(n):
+            at = hdr_size + i * size
+            if at + 48 > len(desc):
+                break
+            lwp, tid = struct.unpack_from("<II", desc, at)
+            out[tid] = lwp
+        return out
+    return {}
 
 
 def _scan(prog, start, end):
