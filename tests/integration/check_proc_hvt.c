@@ -342,6 +342,15 @@ START_TEST(test_agent_figures_core_and_analysis)
         tool("USC_UNICORE", &out, "analyze", core, "--image", image, NULL), 0);
     has(out, "under solo5-hvt");
     has(out, "state      running");
+    /* without hvt's stub no vCPU registers, but every task that waits is
+     * a thread of the core, its bt from where it waits */
+    static const char *const ex[] = {"thread apply all bt", NULL};
+    const char *gdb = gdb_batch(image, core, ex);
+
+    has(gdb, " lwt_sleep (");
+    has(gdb, " in sleeper (");
+    has(gdb, " lwt_wait (");
+    has(gdb, " in waiter (");
 }
 END_TEST
 
