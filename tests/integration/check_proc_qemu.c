@@ -338,6 +338,21 @@ START_TEST(test_unigdb_hits_a_breakpoint_through_the_vmms_stub)
 }
 END_TEST
 
+/* Without the VMM's stub, unigdb says in one line what to give it. */
+START_TEST(test_unigdb_without_the_stub_says_what_to_give)
+{
+    char *out;
+
+    ck_assert_int_eq(tool("USC_UNIGDB", &out, target(&work, ""), "--once",
+                          "--listen", "127.0.0.1:0", NULL),
+                     1);
+    has(out, "gdb=HOST:PORT or unix:PATH");
+    has(out, "unicore dump");
+    ck_assert_msg(strchr(out, '\n') == out + strlen(out) - 1,
+                  "not one line: %s", out);
+}
+END_TEST
+
 START_TEST(test_unitrace_records_and_streams)
 {
     char trace[320], *out;
@@ -472,6 +487,7 @@ int main(void)
     tcase_add_test(tc, test_unicore_dump_of_a_crash_loads_in_gdb);
     tcase_add_test(tc, test_unicore_dump_through_the_stub_has_registers);
     tcase_add_test(tc, test_unigdb_hits_a_breakpoint_through_the_vmms_stub);
+    tcase_add_test(tc, test_unigdb_without_the_stub_says_what_to_give);
     tcase_add_test(tc, test_unitrace_records_and_streams);
     tcase_add_test(tc, test_without_rights_one_line_says_what_to_run);
     tcase_add_test(tc, test_a_vmm_that_exits_becomes_dead);
