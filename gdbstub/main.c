@@ -288,19 +288,16 @@ int main(int argc, char **argv)
     }
     if (!shown)
         shown = o.target;
-    /* A VMM process read through /proc alone: memory, but no registers,
-     * breakpoints or stops, which only its own stub gives. */
+    /* A VMM process read through /proc alone: memory and the agent's
+     * threads, but no registers, breakpoints or stops, which only its own
+     * stub gives. */
     if (usc_target_spec_parse(o.target, &spec) == 0 &&
-        spec.kind == USC_TARGET_PID && !spec.gdb[0]) {
-        unigdb_error(shown,
-                     "a VMM process's registers, breakpoints and stops come "
-                     "through its own gdb stub: name it, pid:PID,gdb=HOST:PORT "
-                     "or unix:PATH (QEMU's -gdb, solo5-hvt-debug --gdb); "
-                     "unicore dump %s reads its memory without one",
-                     shown);
-        usc_target_close(t);
-        return UNIGDB_EXIT_FAIL;
-    }
+        spec.kind == USC_TARGET_PID && !spec.gdb[0])
+        fprintf(stderr,
+                "unigdb: %s: read-only, memory and the agent's threads: no "
+                "vCPU registers, breakpoints or stops without the VMM's gdb "
+                "stub (pid:PID,gdb=HOST:PORT or unix:PATH)\n",
+                shown);
     say_state(shown, t);
     cfg.name = shown;
     cfg.verbose = o.verbose;

@@ -281,6 +281,8 @@ int thread_regs(struct unigdb_session *s, const struct unigdb_thread *th,
     }
     if (th->live) {
         err = vcpu_regs(s, th->vcpu, &r);
+        if (err == -ENOTSUP && !s->ctrl)
+            return 0; /* no vCPU registers: nothing is known */
         if (err)
             return err;
         set->r = *r;

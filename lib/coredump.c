@@ -269,6 +269,13 @@ static int collect_threads(struct dump *d)
     return 0;
 }
 
+/* next_data over (priv), a struct dump. */
+static int dump_next_data(void *priv, uint64_t pos, uint64_t end,
+                          uint64_t *start, uint64_t *stop)
+{
+    return next_data(priv, pos, end, start, stop);
+}
+
 /*
  * Without registers, find the page tables in RAM: the page that, taken as
  * a PML4, translates the agent's own virtual address to where it lies.
@@ -278,26 +285,15 @@ static uint64_t search_cr3(struct dump *d)
 {
     const struct usc_control_block *cb =
         d->agent ? usc_agent_header(d->agent) : NULL;
-    uint64_t want = d->agent ? usc_agent_paddr(d->agent) : 0;
+    uint64_t want = d->agent ? usc_agent_paddr(d->agent) : 0, cr3;
 
     if (!cb || cb->self_vaddr == want)
         return 0;
-    for (size_t r = 0; r < d->nram; r++) {
-        uint64_t pos = d->ram[r].paddr, end = pos + d->ram[r].len;
-        while (pos < end) {
-            uint64_t start = pos, stop = end;
-            if (next_data(d, pos, end, &start, &stop))
-                break;
-            for (uint64_t p = (start + PAGE - 1) & ~(PAGE - 1); p < stop;
-                 p += PAGE) {
-                struct usc_xlate x;
-                if (usc_pagewalk(d->pm, p, cb->self_vaddr, &x) == 0 &&
-                    x.paddr == want)
-                    return p;
-            }
-            pos = stop > pos ? stop : pos + PAGE;
-        }
-    }
+    for (size_t r = 0; r < d->nram; r++)
+        if (usc_pagewalk_find_root(
+                d->pm, d->ram[r].paddr, d->ram[r].paddr + d->ram[r].len,
+                cb->self_vaddr, want, dump_next_data, d, &cr3) == 0)
+            return cr3;
     return 0;
 }
 
