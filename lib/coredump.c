@@ -19,6 +19,7 @@
 #include "pagewalk.h"
 #include "ramdata.h"
 #include "rundir.h"
+#include "snapshot.h"
 
 #define GIB(n) ((uint64_t)(n) << 30)
 #define PAGE 4096ull
@@ -27,7 +28,6 @@
 #define MAX_RAM 2
 #define SNAPSHOT_MAX (1ull << 30)   /* bytes of guest pages copied, at most */
 #define SNAPSHOT_SLACK (8ull << 20) /* pages touched while we prepare */
-#define HUGE_PAGE ((size_t)2 << 20)
 
 /* Nanoseconds on the monotonic clock. */
 static int64_t now_ns(void)
@@ -60,8 +60,13 @@ struct dump {
     size_t nvmap;
     struct usc_core_desc desc;
     struct usc_core_plan *plan;
-    void *snap; /* where guest pages are copied while it is paused */
-    size_t snap_cap;
+    struct usc_snapshot snap; /* the guest's data, copied while paused */
+    int have_snap;            /* room for it set aside */
+    /* Where the file's memory comes from: the guest, or the copy. */
+    const struct usc_physmem *src_pm;
+    int (*next)(void *priv, uint64_t paddr, uint64_t end, uint64_t *start,
+                uint64_t *stop);
+    void *next_priv;
     char tmp[PATH_MAX];
     int fd;
     int paused; /* we paused the guest: resume it */
@@ -80,19 +85,6 @@ static int target_next_data(void *priv, uint64_t paddr, uint64_t end,
     struct dump *d = priv;
 
     return usc_target_next_data(d->t, paddr, end, start, stop);
-}
-
-/* Where data may be in [pos, end): the RAM file's, the target's, or all. */
-static int next_data(struct dump *d, uint64_t pos, uint64_t end,
-                     uint64_t *start, uint64_t *stop)
-{
-    if (d->have_rf)
-        return usc_ramdata_next(&d->rf, pos, end, start, stop);
-    if (d->target_data)
-        return target_next_data(d, pos, end, start, stop);
-    *start = pos;
-    *stop = end;
-    return 0;
 }
 
 /* Guest RAM as QEMU's pc machine lays it out, within what the backend
@@ -269,13 +261,6 @@ static int collect_threads(struct dump *d)
     return 0;
 }
 
-/* next_data over (priv), a struct dump. */
-static int dump_next_data(void *priv, uint64_t pos, uint64_t end,
-                          uint64_t *start, uint64_t *stop)
-{
-    return next_data(priv, pos, end, start, stop);
-}
-
 /*
  * Without registers, find the page tables in RAM: the page that, taken as
  * a PML4, translates the agent's own virtual address to where it lies.
@@ -291,8 +276,8 @@ static uint64_t search_cr3(struct dump *d)
         return 0;
     for (size_t r = 0; r < d->nram; r++)
         if (usc_pagewalk_find_root(
-                d->pm, d->ram[r].paddr, d->ram[r].paddr + d->ram[r].len,
-                cb->self_vaddr, want, dump_next_data, d, &cr3) == 0)
+                d->src_pm, d->ram[r].paddr, d->ram[r].paddr + d->ram[r].len,
+                cb->self_vaddr, want, d->next, d->next_priv, &cr3) == 0)
             return cr3;
     return 0;
 }
@@ -319,7 +304,7 @@ static void collect_vmap(struct dump *d)
         d->vcpus[0].live.cr0 = CR0_PG | 1; /* paging, protected mode */
     }
     /* Without tables (or with too many) the core maps virtual = physical. */
-    if (!cr3 || usc_vmap_collect(d->pm, cr3, &d->vmap, &d->nvmap) != 0) {
+    if (!cr3 || usc_vmap_collect(d->src_pm, cr3, &d->vmap, &d->nvmap) != 0) {
         free(d->vmap);
         d->vmap = NULL;
         d->nvmap = 0;
@@ -450,8 +435,7 @@ static int resume(struct dump *d)
 static void finish(struct dump *d)
 {
     resume(d);
-    if (d->snap)
-        munmap(d->snap, d->snap_cap);
+    usc_snapshot_free(&d->snap);
     if (d->fd >= 0)
         close(d->fd);
     if (d->tmp[0])
@@ -546,26 +530,6 @@ static void prefault(struct dump *d, uint64_t paddr, uint64_t len)
 }
 
 /*
- * Memory for the copy of (len) bytes of guest pages, its pages allocated
- * now rather than while the guest waits: huge pages where the kernel
- * gives them (a 64 MiB copy then takes 32 page faults, not 16384).
- */
-static void snapshot_buffer(struct dump *d, size_t len)
-{
-    size_t cap = (len + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-    void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-    if (p == MAP_FAILED)
-        return;
-    madvise(p, cap, MADV_HUGEPAGE);
-    if (madvise(p, cap, MADV_POPULATE_WRITE) != 0)
-        memset(p, 0, cap); /* a kernel before 5.14 */
-    d->snap = p;
-    d->snap_cap = cap;
-}
-
-/*
  * What can be done while the guest still runs: find its agent (it does
  * not move), map in the RAM that has data and set aside memory for a copy
  * of it, so that the pause only scans and copies.
@@ -579,6 +543,10 @@ static int prepare(struct dump *d)
                     : usc_target_agent_open(d->t, &d->agent)) != 0)
         d->agent = NULL;
     if (!d->have_rf || d->o->live || !d->info.can_control)
+        return 0;
+    /* A guest stopped already waits for the file: no copy needed. */
+    enum usc_vm_state st = USC_VM_UNKNOWN;
+    if (usc_target_run_state(d->t, &st) != 0 || st != USC_VM_RUNNING)
         return 0;
     for (size_t r = 0; r < d->nram; r++) {
         uint64_t pos = d->ram[r].paddr, end = pos + d->ram[r].len;
@@ -594,7 +562,8 @@ static int prepare(struct dump *d)
     /* Room for what the guest may touch until it stops, too. */
     data += SNAPSHOT_SLACK;
     if (data <= SNAPSHOT_MAX)
-        snapshot_buffer(d, (size_t)data);
+        d->have_snap =
+            usc_snapshot_init(&d->snap, (size_t)data, d->pm->phys_end) == 0;
     return 0;
 }
 
@@ -633,25 +602,35 @@ int usc_core_dump(const struct usc_core_dump_opts *o,
     STEP("agent", read_agent(d));
     STEP("registers", collect_vcpus(d));
     STEP("threads", collect_threads(d));
+    d->src_pm = d->pm;
+    d->next = d->have_rf       ? usc_ramdata_next
+              : d->target_data ? target_next_data
+                               : NULL;
+    d->next_priv = d->have_rf ? (void *)&d->rf : (void *)d;
+    /* With the data copied the guest runs again; the page tables, the
+     * zeros and the file are read from the copy. Without room for it (too
+     * much data) the guest waits for the file. */
+    if (d->have_snap && d->paused &&
+        usc_snapshot_take(&d->snap, d->pm, d->ram, d->nram, d->next,
+                          d->next_priv) == 0) {
+        STEP("resume", resume(d));
+        d->src_pm = usc_snapshot_physmem(&d->snap);
+        d->next = usc_snapshot_next;
+        d->next_priv = &d->snap;
+    }
     collect_vmap(d);
     fill_note(d);
     read_console(d);
     d->desc.ram = d->ram;
     d->desc.nram = d->nram;
     src = (struct usc_core_source){
-        .pm = d->pm,
-        .next_data = d->have_rf       ? usc_ramdata_next
-                     : d->target_data ? target_next_data
-                                      : NULL,
-        .priv = d->have_rf ? (void *)&d->rf : (void *)d,
+        .pm = d->src_pm,
+        .next_data = d->next,
+        .priv = d->next_priv,
     };
     STEP("memory", usc_core_plan(&d->desc, &src, &d->plan));
-    /* From the copy, the file is written with the guest running again;
-     * without one (too much data) the guest waits for the file. */
-    if (d->snap)
-        usc_core_snapshot(d->plan, d->snap, d->snap_cap);
-    STEP("resume", resume(d));
     STEP("write", usc_core_write_data(d->plan, d->fd, o->cancel, &res->stats));
+    STEP("resume", resume(d));
     d->desc.note.pause_ns = (uint64_t)res->pause_ns;
     STEP("write",
          usc_core_write_headers(d->plan, d->fd, &d->desc.note, &res->stats));

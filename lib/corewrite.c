@@ -59,8 +59,7 @@ struct usc_core_plan {
     uint64_t notes_size;
     uint64_t data_off; /* page-aligned start of the data area */
     uint64_t pages_skipped, pages_in_holes;
-    unsigned char *buf;        /* BLOCK bytes, for sources without a mapping */
-    const unsigned char *snap; /* the pages, copied (the caller's); or NULL */
+    unsigned char *buf; /* BLOCK bytes, for sources without a mapping */
 };
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
@@ -630,29 +629,6 @@ uint64_t usc_core_plan_data(const struct usc_core_plan *p)
     return p ? p->data_bytes : 0;
 }
 
-int usc_core_snapshot(struct usc_core_plan *p, void *buf, size_t cap)
-{
-    unsigned char *snap = buf;
-    int err;
-
-    if (!p || (!buf && cap))
-        return -EINVAL;
-    if (p->data_bytes > cap)
-        return -E2BIG;
-    for (size_t i = 0; i < p->nchunks; i++) {
-        const struct chunk *c = &p->chunks[i];
-        for (uint64_t off = 0; off < c->len; off += BLOCK) {
-            size_t len = (size_t)min_u64(BLOCK, c->len - off);
-            const unsigned char *b = fetch(p, c->paddr + off, len, &err);
-            if (!b)
-                return err ? err : -EFAULT;
-            memcpy(snap + c->rel + off, b, len);
-        }
-    }
-    p->snap = snap;
-    return 0;
-}
-
 void usc_core_plan_free(struct usc_core_plan *p)
 {
     if (!p)
@@ -698,8 +674,7 @@ int usc_core_write_data(struct usc_core_plan *p, int fd,
             const unsigned char *b;
             if (cancel && *cancel)
                 return -ECANCELED;
-            b = p->snap ? p->snap + c->rel + off
-                        : fetch(p, c->paddr + off, len, &err);
+            b = fetch(p, c->paddr + off, len, &err);
             if (!b)
                 return err ? err : -EFAULT;
             err = pwrite_all(fd, b, len, p->data_off + c->rel + off);

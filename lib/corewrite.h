@@ -26,11 +26,11 @@
  * PT_LOAD's p_memsz runs past its p_filesz over them, or it has no file bytes
  * at all.
  *
- * Writing goes in three steps so that the guest need only be paused for
- * the first two: usc_core_plan (find the pages with data, lay the file
- * out), usc_core_write_data (copy guest memory into the file), then, the
- * guest running again, usc_core_write_headers (headers and notes, which
- * carry how long the pause lasted).
+ * Writing goes in three steps: usc_core_plan (find the pages with data,
+ * lay the file out), usc_core_write_data (copy guest memory into the
+ * file), then usc_core_write_headers (headers and notes, which carry how
+ * long the pause lasted). A dump that reads a copy of the guest
+ * (snapshot.h) lets it run for all three.
  */
 
 /* Where RAM that no page table maps appears in p_vaddr: a non-canonical
@@ -147,21 +147,11 @@ int usc_core_plan(const struct usc_core_desc *desc,
                   const struct usc_core_source *src,
                   struct usc_core_plan **out);
 
-/*
- * Copy the plan's RAM pages into (buf) of (cap) bytes, which the caller
- * owns and keeps until the plan is freed, so that the guest may run again
- * before the file is written: usc_core_write_data then writes from the
- * copy. Returns 0; -E2BIG when the pages need more than (cap) (nothing is
- * kept then); -EFAULT.
- */
-int usc_core_snapshot(struct usc_core_plan *p, void *buf, size_t cap);
-
 /* Bytes of RAM the plan writes (the non-zero pages). */
 uint64_t usc_core_plan_data(const struct usc_core_plan *p);
 
 /*
- * Copy the plan's RAM pages (from the snapshot, if taken) into (fd) at
- * their offsets. (cancel), when not
+ * Copy the plan's RAM pages into (fd) at their offsets. (cancel), when not
  * NULL, is polled between blocks: non-zero stops the copy with -ECANCELED.
  * Adds to (st). Returns 0, -ECANCELED, -EFAULT, or -errno of the write.
  */
