@@ -1,4 +1,5 @@
-/* unitop's CPU per refresh over 10 to 10 000 agent-only guests. */
+/* unitop's CPU per refresh over 10 to 10 000 agent-only guests, and over
+ * 100 and 1000 VMM processes found in /proc. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -17,11 +18,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_proc_fleet.h"
 #include "bench_unitop_fleet.h"
+#include "procvmm.h"
 
 #define DELAY "0.05" /* a fast refresh, CPU per refresh scaled to 1 s */
 
 static const char *unitop_path, *unirun_path;
+static int only_procs;
 
 static double now_s(void)
 {
@@ -315,9 +319,74 @@ static int measure(size_t n)
     return 0;
 }
 
+/* VMMs on the host besides ours: unitop reads them too, at every refresh. */
+static size_t other_vmms(const struct proc_fleet *pf)
+{
+    struct usc_vmm_proc *v = NULL;
+    size_t n = 0, others = 0;
+
+    if (usc_vmm_list(&v, &n) != 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        int ours = 0;
+
+        for (size_t j = 0; j < pf->n && !ours; j++)
+            ours = v[i].pid == pf->pids[j];
+        others += !ours && !v[i].ours && v[i].readable;
+    }
+    free(v);
+    return others;
+}
+
+/*
+ * The host's VMM processes, found in /proc rather than the run directory
+ * (left empty): (n) small processes holding an agent in their own memory
+ * (bench_proc_fleet.h), each read through pid:PID.
+ */
+static int measure_procs(size_t n)
+{
+    char dir[] = "/tmp/usc-bench-top-XXXXXX";
+    struct proc_fleet pf;
+    int refreshes_n = 40, err;
+    double b1, bn, per_batch, per_export, list;
+
+    if (!mkdtemp(dir))
+        return -errno;
+    setenv("UNISCOPE_RUNDIR", dir, 1);
+    unsetenv("UNISCOPE_VMM_SCAN");
+    err = proc_fleet_start(&pf, n, PROC_FLEET_COMM, PROC_FLEET_LIVE);
+    if (!err) {
+        list = list_cpu();
+        b1 = batch_cpu(1);
+        bn = batch_cpu(1 + refreshes_n);
+        per_batch = (bn - b1) / refreshes_n;
+        per_export = exporter_cpu_per_refresh(3.0);
+        printf("%6zu  %5zu", n, other_vmms(&pf));
+        figure(per_export);
+        figure(per_batch);
+        printf("  %9.1f", list * 1e3);
+        if (per_export > 0)
+            printf("  %6.0fx", list / per_export);
+        else
+            printf("  %7s", "-");
+        /* the aim: 2 % of a core at 1 s, for 1000 of them */
+        if (per_export > 0)
+            printf("   %.2f%% of a core for 1000 (aim <= 2%%)\n",
+                   per_export * 100 * 1000 / (double)n);
+        else
+            printf("\n");
+        fflush(stdout);
+    }
+    proc_fleet_stop(&pf);
+    rmdir(dir);
+    setenv("UNISCOPE_VMM_SCAN", "0", 1);
+    return err;
+}
+
 int main(int argc, char **argv)
 {
     static const size_t sizes[] = {10, 100, 1000, 10000};
+    static const size_t nprocs[] = {100, 1000};
 
     if (argc < 3) {
         fprintf(stderr, "usage: bench_unitop UNITOP UNIRUN\n");
@@ -325,10 +394,14 @@ int main(int argc, char **argv)
     }
     unitop_path = argv[1];
     unirun_path = argv[2];
+    /* "procs" after them: the VMM processes' table alone */
+    only_procs = argc > 3 && !strcmp(argv[3], "procs");
     printf("unitop CPU per refresh, agent-only guests ticking at 10 Hz; "
            "%% of one core at a 1 s refresh\n");
     printf("anchor: unirun --list, a one-shot pass that opens every agent "
            "(ratio: anchor / unitop's refresh)\n");
+    /* the run directory's guests alone here; the host's VMMs below */
+    setenv("UNISCOPE_VMM_SCAN", "0", 1);
     printf("aims: 1000 guests <= 2%%, 10000 guests <= 10%%\n");
     printf("(live: the ncurses view in a 200x50 tmux pane; exporter: no "
            "output; batch: -b text to /dev/null)\n\n");
@@ -336,11 +409,29 @@ int main(int argc, char **argv)
            "exporter", "", "batch", "", "--list", "ratio");
     printf("%6s  %9s %8s  %9s %8s  %9s %8s  %9s  %7s\n", "", "ms", "% core",
            "ms", "% core", "ms", "% core", "ms", "");
-    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+    for (size_t i = 0; !only_procs && i < sizeof(sizes) / sizeof(sizes[0]);
+         i++) {
         int err = measure(sizes[i]);
 
         if (err) {
             fprintf(stderr, "bench_unitop: %zu guests: %s\n", sizes[i],
+                    strerror(-err));
+            return 1;
+        }
+    }
+    printf("\nVMM processes found in /proc, each holding an agent in its "
+           "own memory (named *-hvt, ticking at 10 Hz), read as pid:PID;\n"
+           "anchor: unirun --list over them; \"others\": other VMMs of the "
+           "host, read as well\n\n");
+    printf("%6s  %5s  %9s %8s  %9s %8s  %9s  %7s\n", "procs", "others",
+           "exporter", "", "batch", "", "--list", "ratio");
+    printf("%6s  %5s  %9s %8s  %9s %8s  %9s  %7s\n", "", "", "ms", "% core",
+           "ms", "% core", "ms", "");
+    for (size_t i = 0; i < sizeof(nprocs) / sizeof(nprocs[0]); i++) {
+        int err = measure_procs(nprocs[i]);
+
+        if (err) {
+            fprintf(stderr, "bench_unitop: %zu VMM processes: %s\n", nprocs[i],
                     strerror(-err));
             return 1;
         }

@@ -377,8 +377,9 @@ void an_section_diagnosis(struct an *a, json_t *r)
         say(d, "no uniscope agent found in the core: registers and memory "
                "only");
     if (a->have_note && (a->note.flags & USC_NOTE_RAM_ONLY))
-        say(d, "dumped from guest RAM alone (the hypervisor had exited or "
-               "could not be reached): no vCPU registers");
+        say(d, "dumped from guest RAM alone (the hypervisor had exited, "
+               "could not be reached, or was a VMM process given without "
+               "its gdb stub): no vCPU registers");
     if (json_object_get(r, "crash_report"))
         diagnose_crash(d, json_object_get(r, "crash_report"));
     if (panic)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "coredump.h"
+#include "procvmm.h"
 #include "unicore.h"
 
 #define PAGE 4096ull
@@ -33,7 +34,7 @@ int unicore_dump_main(int argc, char **argv)
     struct usc_core_dump_opts o = {.cancel = &unicore_stop};
     struct usc_core_dump_result res;
     const char *what = NULL;
-    char a[32], b[32];
+    char a[32], b[32], line[512];
     int c, err;
 
     opterr = 0;
@@ -61,7 +62,10 @@ int unicore_dump_main(int argc, char **argv)
     unicore_catch_signals();
     err = usc_core_dump(&o, &res, &what);
     if (err) {
-        if (err == -EEXIST && !strcmp(what, "output"))
+        if (!strcmp(what, "target") &&
+            usc_proc_open_error(o.target, err, line, sizeof(line)))
+            unicore_error(o.target, "%s", line);
+        else if (err == -EEXIST && !strcmp(what, "output"))
             unicore_error(o.path, "file exists (cores are never replaced)");
         else if (err == -EISDIR)
             unicore_error(o.target, "is a core file already");

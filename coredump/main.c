@@ -28,7 +28,9 @@ static void usage(void)
            "       unicore --help | --version\n"
            "\n"
            "TARGET: a unirun guest NAME, qemu:QMP[,mem=PATH][,gdb=SOCKET],\n"
-           "xen:DOMID or xen:NAME (a Xen domain, from dom0)\n"
+           "xen:DOMID or xen:NAME (a Xen domain, from dom0), or\n"
+           "pid:PID[,gdb=HOST:PORT|unix:PATH][,ram=HVA:SIZE[:GPA]] (any VMM\n"
+           "process: QEMU, Firecracker, Cloud Hypervisor, Solo5 hvt, ...)\n"
            "See unicore(1).\n");
 }
 

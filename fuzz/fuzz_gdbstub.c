@@ -40,7 +40,8 @@ static void drain(struct unigdb_session *s, struct unigdb_reader *r)
 
 /*
  * The first byte chooses the guest: bits 0-1 vCPUs - 1, bit 2 an agent,
- * bit 3 a panic record, bit 4 read-only. The rest is gdb's byte stream;
+ * bit 3 a panic record, bit 4 read-only, bit 5 no registers at all (a VMM
+ * process without its stub). The rest is gdb's byte stream;
  * the guest stops at once when it can (a step, a breakpoint), else when
  * the stream says 0x03. gdb's writes may corrupt the agent's tables: the
  * reader must cope.
@@ -58,7 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     conf = data[0];
     if (unigdb_fake_open((conf & 3) + 1, conf >> 2 & 1, conf >> 3 & 1,
-                         conf >> 4 & 1, &t, &fake))
+                         conf >> 5 & 1 ? FAKE_NO_REGS : conf >> 4 & 1, &t,
+                         &fake))
         return 0;
     if (unigdb_reader_init(&r, UNIGDB_PACKET_MAX)) {
         usc_target_close(t);

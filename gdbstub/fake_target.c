@@ -248,6 +248,15 @@ static const struct usc_backend_ops fake_ro = {
     .get_regs = fake_get_regs,
 };
 
+/* A VMM process read without its stub: memory alone. */
+static const struct usc_backend_ops fake_noregs = {
+    .name = "fake",
+    .close = fake_close,
+    .describe = fake_describe,
+    .read_phys = fake_read_phys,
+    .map_phys = fake_map_phys,
+};
+
 static void table(struct usc_table *t, uint64_t paddr, uint32_t entry_size,
                   uint32_t capacity)
 {
@@ -366,7 +375,10 @@ int unigdb_fake_open(uint32_t nvcpus, int agent, int panicked, int read_only,
     }
     if (agent)
         put_agent(f->ram, panicked, nvcpus);
-    err = usc_target_wrap(read_only ? &fake_ro : &fake_rw, f, t);
+    err = usc_target_wrap(read_only == FAKE_NO_REGS ? &fake_noregs
+                          : read_only               ? &fake_ro
+                                                    : &fake_rw,
+                          f, t);
     if (err) {
         fake_close(f);
         return err;

@@ -19,7 +19,9 @@
  *
  * Run control: a continue stops at the first breakpoint planted (rip
  * moves there) or watchpoint, else runs until paused; a step stops at
- * once with rip + 1. (read_only) gives a target like a core file.
+ * once with rip + 1. (read_only) gives a target like a core file;
+ * FAKE_NO_REGS one without registers either (a VMM process read without
+ * its gdb stub).
  */
 #define FAKE_RAM_SIZE (64 * 1024)
 #define FAKE_CB 0x2000
@@ -28,6 +30,7 @@
 #define FAKE_MAX_VCPUS 4
 #define FAKE_MAX_BREAKS 32
 #define FAKE_PANIC_NO_FRAME 2
+#define FAKE_NO_REGS 2 /* (read_only): no get_regs */
 
 struct unigdb_fake {
     unsigned char *ram;

@@ -17,7 +17,7 @@ static size_t agent_build_id(struct usc_target *t, uint8_t *id)
     struct usc_agent *a = NULL;
     size_t n = 0;
 
-    if (usc_agent_open(usc_target_physmem(t), USC_AGENT_SCAN, &a) == 0) {
+    if (usc_target_agent_open(t, &a) == 0) {
         const struct usc_control_block *cb = usc_agent_header(a);
 
         n = cb->build_id_len;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cores.h"
+#include "procvmm.h"
 #include "rundir.h"
 #include "sanitize.h"
 #include "unigdb.h"
@@ -61,7 +62,9 @@ static void usage(void)
            "TARGET is a guest started by unirun (NAME), qemu:QMP[,mem=..]"
            "[,gdb=..],\n"
            "xen:DOMID or xen:NAME (a Xen domain, from dom0), core:PATH or\n"
-           "the path of a core file (read-only).\n"
+           "the path of a core file (read-only), or pid:PID[,gdb=HOST:PORT|\n"
+           "unix:PATH][,ram=HVA:SIZE[:GPA]] (any VMM process: its RAM through\n"
+           "/proc, control through the VMM's own gdb stub).\n"
            "\n"
            "  --listen ADDR   where gdb connects: HOST:PORT (default %s)\n"
            "                  or unix:PATH (a socket of mode 0600)\n"
@@ -180,8 +183,8 @@ static const char *open_reason(int err)
     case -ENOENT:
         return "no such guest or file";
     case -EINVAL:
-        return "not a TARGET (NAME, qemu:..., xen:..., core:PATH or a core "
-               "file)";
+        return "not a TARGET (NAME, qemu:..., xen:..., core:PATH, a core "
+               "file or pid:...)";
     case -ECONNREFUSED:
         return "the guest's QEMU is not running (and it left no kept core: "
                "unicore list)";
@@ -290,11 +293,24 @@ int main(int argc, char **argv)
         }
     }
     if (err) {
-        unigdb_error(o.target, "%s", open_reason(err));
+        const char *why =
+            usc_proc_open_error(o.target, err, image, sizeof(image));
+
+        unigdb_error(o.target, "%s", why ? why : open_reason(err));
         return UNIGDB_EXIT_FAIL;
     }
     if (!shown)
         shown = o.target;
+    /* A VMM process read through /proc alone: memory and the agent's
+     * threads, but no registers, breakpoints or stops, which only its own
+     * stub gives. */
+    if (usc_target_spec_parse(o.target, &spec) == 0 &&
+        spec.kind == USC_TARGET_PID && !spec.gdb[0])
+        fprintf(stderr,
+                "unigdb: %s: read-only, memory and the agent's threads: no "
+                "vCPU registers, breakpoints or stops without the VMM's gdb "
+                "stub (pid:PID,gdb=HOST:PORT or unix:PATH)\n",
+                shown);
     cfg.held = held_by_unirun(o.target);
     say_state(shown, t, cfg.held);
     cfg.name = shown;

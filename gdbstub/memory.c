@@ -22,12 +22,63 @@ struct mapping {
  * memory in many small pieces, so we walk from the copy of this stop.
  * -ENOTSUP: no control registers (a core without them), or 5-level paging.
  */
+/* usc_target_next_data for usc_pagewalk_find_root: every page where the
+ * target cannot say. */
+static int target_data(void *priv, uint64_t pos, uint64_t end, uint64_t *start,
+                       uint64_t *stop)
+{
+    int err = usc_target_next_data(priv, pos, end, start, stop);
+
+    if (err == -ENOTSUP) {
+        *start = pos;
+        *stop = end;
+        return 0;
+    }
+    return err;
+}
+
+/*
+ * A guest whose vCPUs cannot be asked (a VMM process without its stub):
+ * its agent's block, whose virtual and physical addresses it records,
+ * says which page is the root of its tables; searched for once.
+ */
+static int mapping_by_agent(struct unigdb_session *s, struct mapping *m)
+{
+    const struct usc_physmem *pm = usc_target_physmem(s->t);
+    const struct usc_control_block *cb;
+    uint64_t paddr;
+
+    if (!s->agent)
+        agent_refresh(s);
+    if (!s->agent || !pm)
+        return -ENOTSUP;
+    cb = usc_agent_header(s->agent);
+    paddr = usc_agent_paddr(s->agent);
+    if (cb->self_vaddr == paddr) {
+        m->paging = 0; /* mapped one to one (Solo5) */
+        return 0;
+    }
+    if (!s->root_tried) {
+        s->root_tried = 1;
+        if (usc_pagewalk_find_root(pm, 0, pm->phys_end, cb->self_vaddr, paddr,
+                                   target_data, s->t, &s->root) != 0)
+            s->root = 0;
+    }
+    if (!s->root)
+        return -ENOTSUP;
+    m->paging = 1;
+    m->cr3 = s->root;
+    return 0;
+}
+
 static int mapping_of(struct unigdb_session *s, uint32_t vcpu,
                       struct mapping *m)
 {
     const struct usc_regs *r;
     int err = vcpu_regs(s, vcpu < s->nvcpus ? vcpu : 0, &r);
 
+    if (err == -ENOTSUP && !s->ctrl)
+        return mapping_by_agent(s, m);
     if (err)
         return err;
     if (r->cr4 & CR4_LA57)

@@ -186,6 +186,11 @@ static int resume(struct unigdb_session *s, int64_t step_vcpu)
     if (err)
         return reply_errno(s, err);
     vcpu_regs_forget(s);
+    /* A guest let run may start its agent meanwhile (one stopped at boot
+     * does): look again at the next stop. Steps keep the pause between
+     * scans, so that stepping an agent-less guest stays quick. */
+    if (step_vcpu < 0)
+        s->agent_tried_ms = 0;
     s->running = 1;
     s->interrupted = 0;
     s->panic_stop = 0;

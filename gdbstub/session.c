@@ -365,7 +365,7 @@ int unigdb_session_open(struct usc_target *t, const struct unigdb_config *cfg,
 {
     struct unigdb_session *s;
     const struct usc_regs *regs;
-    int err;
+    int err, no_regs = 0;
 
     *out = NULL;
     s = calloc(1, sizeof(*s));
@@ -403,6 +403,12 @@ int unigdb_session_open(struct usc_target *t, const struct unigdb_config *cfg,
     /* Registers now: a guest held by another debugger fails here, not
      * in the middle of gdb's first questions. */
     err = vcpu_regs(s, 0, &regs);
+    /* no registers at all (a VMM process without its stub): memory and
+     * the agent's threads still are */
+    if (err == -ENOTSUP && !s->ctrl) {
+        no_regs = 1;
+        err = 0;
+    }
     if (err)
         goto err;
     s->touched = s->ctrl;
@@ -412,6 +418,14 @@ int unigdb_session_open(struct usc_target *t, const struct unigdb_config *cfg,
         goto err;
     s->stop.signal = GDB_SIGNAL_TRAP;
     s->stop.tid = 1;
+    /* gdb needs the stopped thread's pc: without vCPU registers, the
+     * first agent thread that is switched out has one */
+    for (size_t i = 0; no_regs && i < s->nthreads; i++)
+        if (s->threads[i].agent && !s->threads[i].live &&
+            s->threads[i].at.state != USC_THREAD_RUNNING) {
+            s->stop.tid = s->threads[i].tid;
+            break;
+        }
     if (s->have_panic) {
         /* attaching to a crashed guest shows the crash, as a core would */
         s->stop.signal = panic_signal(&s->panic);

@@ -86,7 +86,11 @@ struct unigdb_session {
     /* the guest's agent, when it has one */
     struct usc_agent *agent;
     int64_t agent_tried_ms; /* when a scan last failed */
-    uint32_t agent_state;   /* enum usc_run_state, last seen */
+    /* without vCPU registers (a VMM process read without its stub): the
+     * page tables found through the agent's block, once */
+    int root_tried;
+    uint64_t root;        /* 0: none found */
+    uint32_t agent_state; /* enum usc_run_state, last seen */
     int have_panic;
     struct usc_panic panic;
     struct usc_agent_thread *athreads; /* last good copy of its table */

@@ -84,7 +84,7 @@ static void agent_open(struct unigdb_session *s)
 
     if (s->agent_tried_ms && now - s->agent_tried_ms < AGENT_RESCAN_MS)
         return;
-    if (!pm || usc_agent_open(pm, USC_AGENT_SCAN, &s->agent) < 0) {
+    if (!pm || usc_target_agent_open(s->t, &s->agent) < 0) {
         s->agent = NULL;
         s->agent_tried_ms = now ? now : 1;
         return;
@@ -281,6 +281,8 @@ int thread_regs(struct unigdb_session *s, const struct unigdb_thread *th,
     }
     if (th->live) {
         err = vcpu_regs(s, th->vcpu, &r);
+        if (err == -ENOTSUP && !s->ctrl)
+            return 0; /* no vCPU registers: nothing is known */
         if (err)
             return err;
         set->r = *r;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "agent_reader.h"
+#include "procvmm.h"
 #include "rundir.h"
 #include "target.h"
 #include "unirun.h"
@@ -152,9 +153,53 @@ static void print_guest(const char *name, int width, time_t now)
     fflush(stdout);
 }
 
+/*
+ * A VMM process unirun did not start (pid:PID), after the run directory's
+ * guests: its state, size and agent through the proc backend, marked as
+ * not ours.
+ */
+static void print_vmm(const struct usc_vmm_proc *p, int width, time_t now)
+{
+    char target[32], vcpus[16] = "-", mem[24] = "-", uptime[24] = "-";
+    enum usc_vm_state state = USC_VM_RUNNING;
+    struct usc_target_info info;
+    struct usc_agent_status st;
+    struct usc_target *t = NULL;
+    struct usc_agent *a = NULL;
+    const char *agent = "no";
+    int64_t start = usc_proc_start_epoch(p->start_ticks);
+
+    snprintf(target, sizeof(target), "pid:%d", p->pid);
+    if (usc_target_open(target, &t) == 0 &&
+        usc_target_describe(t, &info) == 0) {
+        state = info.state;
+        if (info.nvcpus)
+            snprintf(vcpus, sizeof(vcpus), "%u", info.nvcpus);
+        if (info.mem_bytes)
+            snprintf(mem, sizeof(mem), "%lluM",
+                     (unsigned long long)(info.mem_bytes >> 20));
+        if (usc_target_agent_open(t, &a) == 0) {
+            agent = "yes";
+            if (usc_agent_status(a, &st) == 0 &&
+                st.state == USC_STATE_PANICKED && state == USC_VM_RUNNING)
+                state = USC_VM_PANICKED;
+        }
+    }
+    if (start >= 0)
+        format_uptime((int64_t)now - start, uptime, sizeof(uptime));
+    printf("%-*s %-8s %5s %7s %8s %5s %s  (%s, not unirun's)\n", width, target,
+           usc_vm_state_name(state), vcpus, mem, uptime, agent, "-",
+           usc_vmm_name(p->kind));
+    fflush(stdout);
+    usc_agent_close(a);
+    usc_target_close(t);
+}
+
 int unirun_list(void)
 {
     char path[PATH_MAX] = "run directory";
+    struct usc_vmm_proc *vmms = NULL;
+    size_t nvmms = 0;
     char **names;
     size_t n, i;
     int width = 4, err;
@@ -171,10 +216,20 @@ int unirun_list(void)
     for (i = 0; i < n; i++)
         if ((int)strlen(names[i]) > width)
             width = (int)strlen(names[i]);
+    /* The host's other VMMs: those whose memory we may read. */
+    if (!usc_vmm_scan_enabled() || usc_vmm_list(&vmms, &nvmms) != 0)
+        nvmms = 0;
+    for (i = 0; i < nvmms; i++)
+        if (!vmms[i].ours && vmms[i].readable && width < 14)
+            width = 14; /* "pid:" and a pid */
     printf("%-*s %-8s %5s %7s %8s %5s %s\n", width, "NAME", "STATE", "VCPUS",
            "MEM", "UPTIME", "AGENT", "CORE");
     for (i = 0; i < n; i++)
         print_guest(names[i], width, time(NULL));
+    for (i = 0; i < nvmms; i++)
+        if (!vmms[i].ours && vmms[i].readable)
+            print_vmm(&vmms[i], width, time(NULL));
+    free(vmms);
     usc_rundir_list_free(names, n);
     return 0;
 }

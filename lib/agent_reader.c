@@ -32,6 +32,16 @@ static int read_block(const struct usc_physmem *pm, uint64_t paddr,
     int err = usc_guestmem_read(pm, paddr, cb, sizeof(*cb));
     if (err)
         return err;
+    err = usc_agent_check_block(cb);
+    if (err)
+        return err;
+    if (cb->self_paddr != paddr)
+        return -ESTALE;
+    return 0;
+}
+
+int usc_agent_check_block(const struct usc_control_block *cb)
+{
     if (cb->magic != USC_ABI_MAGIC)
         return -ENOENT;
     if (cb->abi_version != USC_ABI_VERSION)
@@ -40,8 +50,6 @@ static int read_block(const struct usc_physmem *pm, uint64_t paddr,
         return -EINVAL;
     if (cb->checksum != usc_abi_checksum(cb, USC_CB_HEADER_SIZE))
         return -EINVAL;
-    if (cb->self_paddr != paddr)
-        return -ESTALE;
     return 0;
 }
 

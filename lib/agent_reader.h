@@ -93,6 +93,14 @@ struct usc_agent_vcpu {
 int usc_agent_find(const struct usc_physmem *pm, uint64_t *cb_paddr);
 
 /*
+ * Check a copy (cb) of a page of guest memory for a control block of our
+ * ABI: magic, version, size, header size and checksum, wherever it was
+ * found (its self_paddr is the caller's to compare with that). Returns 0;
+ * -ENOENT for no magic; -EPROTONOSUPPORT; -EINVAL.
+ */
+int usc_agent_check_block(const struct usc_control_block *cb);
+
+/*
  * Open the agent whose control block is at (cb_paddr) of (pm), or the one
  * usc_agent_find finds when (cb_paddr) is USC_AGENT_SCAN. Checks the block
  * as usc_agent_find does, then the name, build-id length and max_vcpus,

@@ -11,7 +11,7 @@
  * member returns 0 or a negative errno; (priv) is what open stored.
  */
 struct usc_backend_ops {
-    const char *name; /* "qemu", "core", "xen" */
+    const char *name; /* "qemu", "core", "xen", "proc" */
 
     /* required: open the guest (spec) and store the backend's state. */
     int (*open)(const struct usc_target_spec *spec, void **priv);
@@ -45,10 +45,18 @@ struct usc_backend_ops {
      * (trace flags, ring positions), never code: TCG would not see it.
      */
     int (*write_data)(void *priv, uint64_t paddr, const void *buf, size_t len);
+    /* may be NULL: where the backend found the agent's control block. */
+    int (*agent_at)(void *priv, uint64_t *cb_paddr);
+    /* may be NULL: read every piece of (segs), in as few calls as can be. */
+    int (*read_batch)(void *priv, const struct usc_phys_seg *segs, size_t n);
+    /* may be NULL: usc_target_next_data's answer. */
+    int (*next_data)(void *priv, uint64_t paddr, uint64_t end, uint64_t *start,
+                     uint64_t *stop);
 };
 
 extern const struct usc_backend_ops usc_backend_qemu;
 extern const struct usc_backend_ops usc_backend_core;
 extern const struct usc_backend_ops usc_backend_xen; /* with USC_HAVE_XEN */
+extern const struct usc_backend_ops usc_backend_proc;
 
 #endif /* USC_BACKEND_H */

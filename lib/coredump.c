@@ -48,6 +48,7 @@ struct dump {
     const struct usc_physmem *pm;
     struct usc_ramdata rf;
     int have_rf;
+    int target_data; /* the target says where data is (next_data) */
     struct usc_agent *agent;
     struct usc_panic panic;
     int have_panic;
@@ -75,6 +76,16 @@ struct dump {
 };
 
 /* ---- the guest --------------------------------------------------------- */
+
+/* usc_core_source.next_data over the guest's target (a VMM process's pages
+ * never touched), for a guest without a RAM file. */
+static int target_next_data(void *priv, uint64_t paddr, uint64_t end,
+                            uint64_t *start, uint64_t *stop)
+{
+    struct dump *d = priv;
+
+    return usc_target_next_data(d->t, paddr, end, start, stop);
+}
 
 /* Guest RAM as QEMU's pc machine lays it out, within what the backend
  * says is physical memory. */
@@ -259,26 +270,15 @@ static uint64_t search_cr3(struct dump *d)
 {
     const struct usc_control_block *cb =
         d->agent ? usc_agent_header(d->agent) : NULL;
-    uint64_t want = d->agent ? usc_agent_paddr(d->agent) : 0;
+    uint64_t want = d->agent ? usc_agent_paddr(d->agent) : 0, cr3;
 
     if (!cb || cb->self_vaddr == want)
         return 0;
-    for (size_t r = 0; r < d->nram; r++) {
-        uint64_t pos = d->ram[r].paddr, end = pos + d->ram[r].len;
-        while (pos < end) {
-            uint64_t start = pos, stop = end;
-            if (d->next && d->next(d->next_priv, pos, end, &start, &stop))
-                break;
-            for (uint64_t p = (start + PAGE - 1) & ~(PAGE - 1); p < stop;
-                 p += PAGE) {
-                struct usc_xlate x;
-                if (usc_pagewalk(d->src_pm, p, cb->self_vaddr, &x) == 0 &&
-                    x.paddr == want)
-                    return p;
-            }
-            pos = stop > pos ? stop : pos + PAGE;
-        }
-    }
+    for (size_t r = 0; r < d->nram; r++)
+        if (usc_pagewalk_find_root(
+                d->src_pm, d->ram[r].paddr, d->ram[r].paddr + d->ram[r].len,
+                cb->self_vaddr, want, d->next, d->next_priv, &cr3) == 0)
+            return cr3;
     return 0;
 }
 
@@ -483,6 +483,12 @@ static int open_target(struct dump *d)
     d->pm = usc_target_physmem(d->t);
     if (d->spec.mem[0] && usc_ramdata_open(d->spec.mem, &d->rf) == 0)
         d->have_rf = 1;
+    if (!d->have_rf) {
+        uint64_t a, b;
+
+        d->target_data =
+            usc_target_next_data(d->t, 0, PAGE, &a, &b) != -ENOTSUP;
+    }
     ram_ranges(d);
     return d->nram ? 0 : -EINVAL;
 }
@@ -533,8 +539,8 @@ static int prepare(struct dump *d)
     uint64_t data = 0;
 
     /* A guest without an agent is dumped all the same. */
-    if (usc_ramdata_find_agent(d->have_rf ? &d->rf : NULL, d->pm, &d->agent) !=
-        0)
+    if ((d->have_rf ? usc_ramdata_find_agent(&d->rf, d->pm, &d->agent)
+                    : usc_target_agent_open(d->t, &d->agent)) != 0)
         d->agent = NULL;
     if (!d->have_rf || d->o->live || !d->info.can_control)
         return 0;
@@ -597,8 +603,10 @@ int usc_core_dump(const struct usc_core_dump_opts *o,
     STEP("registers", collect_vcpus(d));
     STEP("threads", collect_threads(d));
     d->src_pm = d->pm;
-    d->next = d->have_rf ? usc_ramdata_next : NULL;
-    d->next_priv = &d->rf;
+    d->next = d->have_rf       ? usc_ramdata_next
+              : d->target_data ? target_next_data
+                               : NULL;
+    d->next_priv = d->have_rf ? (void *)&d->rf : (void *)d;
     /* With the data copied the guest runs again; the page tables, the
      * zeros and the file are read from the copy. Without room for it (too
      * much data) the guest waits for the file. */

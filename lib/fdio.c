@@ -4,7 +4,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -33,6 +37,13 @@ int usc_deadline_left(int64_t deadline)
         return -1;
     left = deadline - usc_now_ms();
     return left < 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+}
+
+int usc_deadline_slice(int64_t end, int slice_ms)
+{
+    int64_t left = end < 0 ? slice_ms : end - usc_now_ms();
+
+    return left < 0 ? 0 : left > slice_ms ? slice_ms : (int)left;
 }
 
 int usc_fd_wait(int fd, short events, int64_t deadline)
@@ -71,13 +82,14 @@ int usc_fd_write_all(int fd, const void *buf, size_t len, int64_t deadline)
 }
 
 /* Connect (fd) to (addr) by (deadline): a full backlog says "try again". */
-static int connect_by(int fd, const struct sockaddr_un *addr, int64_t deadline)
+static int connect_by(int fd, const struct sockaddr *addr, socklen_t alen,
+                      int64_t deadline)
 {
     for (;;) {
         int err, soerr = 0;
         socklen_t sl = sizeof(soerr);
 
-        if (connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) == 0)
+        if (connect(fd, addr, alen) == 0)
             return 0;
         err = -errno;
         if (err == -EINTR)
@@ -111,11 +123,57 @@ int usc_unix_connect(const char *path, int64_t deadline, int *fd)
     s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (s < 0)
         return -errno;
-    err = connect_by(s, &addr, deadline);
+    err = connect_by(s, (const struct sockaddr *)&addr, sizeof(addr), deadline);
     if (err < 0) {
         close(s);
         return err;
     }
+    *fd = s;
+    return 0;
+}
+
+int usc_tcp_connect(const char *hostport, int64_t deadline, int *fd)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV},
+                    *res = NULL, *ai;
+    char host[256];
+    const char *colon = hostport ? strrchr(hostport, ':') : NULL;
+    size_t hlen;
+    int s = -1, err = -EINVAL, one = 1;
+
+    if (!colon || !colon[1] || colon - hostport >= (ptrdiff_t)sizeof(host))
+        return -EINVAL;
+    hlen = (size_t)(colon - hostport);
+    /* "[::1]:1234": the brackets are the address's, not the host's */
+    if (hlen >= 2 && hostport[0] == '[' && hostport[hlen - 1] == ']') {
+        memcpy(host, hostport + 1, hlen - 2);
+        host[hlen - 2] = '\0';
+    } else {
+        memcpy(host, hostport, hlen);
+        host[hlen] = '\0';
+    }
+    if (getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res) != 0)
+        return -EINVAL;
+    for (ai = res; ai; ai = ai->ai_next) {
+        s = socket(ai->ai_family,
+                   ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                   ai->ai_protocol);
+        if (s < 0) {
+            err = -errno;
+            continue;
+        }
+        err = connect_by(s, ai->ai_addr, ai->ai_addrlen, deadline);
+        if (err == 0)
+            break;
+        close(s);
+        s = -1;
+    }
+    freeaddrinfo(res);
+    if (s < 0)
+        return err;
+    /* one small packet per round trip: do not wait to fill a segment */
+    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     *fd = s;
     return 0;
 }

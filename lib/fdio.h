@@ -15,6 +15,12 @@ int64_t usc_deadline_in(int timeout_ms);
 int usc_deadline_left(int64_t deadline);
 
 /*
+ * How long to wait next, in milliseconds, in slices of at most (slice_ms)
+ * until (end) (usc_now_ms time; -1: none): 0 once past it.
+ */
+int usc_deadline_slice(int64_t end, int slice_ms);
+
+/*
  * Wait until (fd) is ready for poll (events) or (deadline) passes. Returns
  * 0, -ETIMEDOUT, or -errno of poll (-EINTR on a signal).
  */
@@ -34,6 +40,14 @@ int usc_fd_write_all(int fd, const void *p, size_t len, int64_t deadline);
  * -ECONNREFUSED when nothing listens there; -ETIMEDOUT; another -errno.
  */
 int usc_unix_connect(const char *path, int64_t deadline, int *fd);
+
+/*
+ * As usc_unix_connect, to the TCP listener at (hostport), "HOST:PORT"
+ * ("[V6]:PORT" for an IPv6 address), with TCP_NODELAY set. Returns 0;
+ * -EINVAL for an address that is none or does not resolve; -ECONNREFUSED;
+ * -ETIMEDOUT; another -errno.
+ */
+int usc_tcp_connect(const char *hostport, int64_t deadline, int *fd);
 
 /*
  * Read the last (cap) bytes at most of the regular file at (path), not

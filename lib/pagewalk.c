@@ -89,3 +89,37 @@ int usc_pagewalk(const struct usc_physmem *pm, uint64_t cr3, uint64_t vaddr,
     }
     return -EFAULT; /* not reached: the PT level always ends the walk */
 }
+
+int usc_pagewalk_find_root(const struct usc_physmem *pm, uint64_t from,
+                           uint64_t to, uint64_t vaddr, uint64_t paddr,
+                           int (*next_data)(void *priv, uint64_t pos,
+                                            uint64_t end, uint64_t *start,
+                                            uint64_t *stop),
+                           void *priv, uint64_t *cr3)
+{
+    uint64_t pos = from;
+
+    if (!pm || !cr3 || from > to)
+        return -EINVAL;
+    while (pos < to) {
+        uint64_t start = pos, stop = to;
+
+        if (next_data && next_data(priv, pos, to, &start, &stop))
+            break;
+        if (start < pos)
+            start = pos;
+        if (stop > to)
+            stop = to;
+        for (uint64_t p = (start + KIB4 - 1) & ~(KIB4 - 1);
+             p < stop && p >= start; p += KIB4) {
+            struct usc_xlate x;
+
+            if (usc_pagewalk(pm, p, vaddr, &x) == 0 && x.paddr == paddr) {
+                *cr3 = p;
+                return 0;
+            }
+        }
+        pos = stop > pos ? stop : pos + KIB4;
+    }
+    return -ENOENT;
+}

@@ -26,4 +26,20 @@ struct usc_xlate {
 int usc_pagewalk(const struct usc_physmem *pm, uint64_t cr3, uint64_t vaddr,
                  struct usc_xlate *out);
 
+/*
+ * The page tables of a guest no vCPU can be asked about: the first page
+ * of [from, to) that, taken as a PML4, translates (vaddr) to (paddr) (an
+ * address whose place the caller knows, e.g. the agent's control block).
+ * Only the pages (next_data) says may hold data are tried (NULL: every
+ * page); next_data(priv, pos, end, &start, &stop) gives the first such
+ * range in [pos, end), or an error for none. Stores the page in (*cr3).
+ * Returns 0; -ENOENT when no page does; -EINVAL for bad arguments.
+ */
+int usc_pagewalk_find_root(const struct usc_physmem *pm, uint64_t from,
+                           uint64_t to, uint64_t vaddr, uint64_t paddr,
+                           int (*next_data)(void *priv, uint64_t pos,
+                                            uint64_t end, uint64_t *start,
+                                            uint64_t *stop),
+                           void *priv, uint64_t *cr3);
+
 #endif /* USC_PAGEWALK_H */

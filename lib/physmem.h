@@ -34,6 +34,13 @@ struct usc_physmem {
     int (*write)(void *priv, uint64_t paddr, const void *buf, size_t len);
 };
 
+/* One piece of a batched read: (len) bytes at guest-physical (paddr). */
+struct usc_phys_seg {
+    uint64_t paddr;
+    void *buf;
+    size_t len;
+};
+
 /*
  * Serve (len) bytes at (buf) as guest RAM at guest-physical 0 .. len, in
  * (pm), for tests and fuzzing. The caller keeps (buf) alive and unchanged

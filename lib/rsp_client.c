@@ -162,6 +162,12 @@ static int handshake(struct usc_rsp *c, int64_t deadline)
     size_t len;
     int err;
 
+    /* As gdb does: acknowledge what the stub may have sent before we came.
+     * A stub that waits for that (hvt's, with its first stop reply) reads
+     * nothing else until it has it; the others skip a stray '+'. */
+    err = usc_fd_write_all(c->fd, "+", 1, deadline);
+    if (err < 0)
+        return err;
     err = request(c,
                   "qSupported:multiprocess+;swbreak+;hwbreak+;"
                   "vContSupported+",

@@ -8,9 +8,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent_reader.h"
 #include "backend.h"
 #include "backend/core.h"
 #include "pagewalk.h"
+#include "rsp.h" /* usc_rsp_hexval */
 #include "rundir.h"
 
 #define XEN_DOMID_MAX 0x7fef /* DOMID_FIRST_RESERVED - 1 */
@@ -42,6 +44,7 @@ static const struct {
 } backends[] = {
     {USC_TARGET_QEMU, &usc_backend_qemu},
     {USC_TARGET_CORE, &usc_backend_core},
+    {USC_TARGET_PID, &usc_backend_proc},
 #ifdef USC_HAVE_XEN
     {USC_TARGET_XEN, &usc_backend_xen},
 #else
@@ -87,6 +90,132 @@ static int parse_qemu(const char *s, struct usc_target_spec *spec)
     if (!spec->qmp[0] && !spec->mem[0])
         return -EINVAL;
     spec->kind = USC_TARGET_QEMU;
+    return 0;
+}
+
+/* Hex digits, optionally after "0x", all of (s, len), into (*v). */
+static int parse_hex(const char *s, size_t len, uint64_t *v)
+{
+    uint64_t x = 0;
+
+    if (len > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        s += 2;
+        len -= 2;
+    }
+    if (len == 0 || len > 16)
+        return -EINVAL;
+    for (size_t i = 0; i < len; i++) {
+        int d = usc_rsp_hexval(s[i]);
+
+        if (d < 0)
+            return -EINVAL;
+        x = x << 4 | (uint64_t)d;
+    }
+    *v = x;
+    return 0;
+}
+
+/* A size: "0x..." hex, else decimal with an optional K, M or G. */
+static int parse_size(const char *s, size_t len, uint64_t *v)
+{
+    unsigned shift = 0;
+    uint64_t x = 0;
+
+    if (len > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+        return parse_hex(s, len, v);
+    if (len > 1 && strchr("KkMmGg", s[len - 1])) {
+        shift = strchr("Kk", s[len - 1])   ? 10
+                : strchr("Mm", s[len - 1]) ? 20
+                                           : 30;
+        len--;
+    }
+    if (len == 0 || len > 19)
+        return -EINVAL;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -EINVAL;
+        x = x * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (x > UINT64_MAX >> shift)
+        return -EINVAL;
+    *v = x << shift;
+    return 0;
+}
+
+/* "HVA:SIZE[:GPA]" of (len) bytes at (s) into (r). */
+static int parse_ram(const char *s, size_t len, struct usc_target_ram *r)
+{
+    const char *c1 = memchr(s, ':', len), *c2;
+    size_t rest;
+
+    if (!c1)
+        return -EINVAL;
+    rest = len - (size_t)(c1 + 1 - s);
+    c2 = memchr(c1 + 1, ':', rest);
+    r->gpa = 0;
+    if (parse_hex(s, (size_t)(c1 - s), &r->hva) ||
+        parse_size(c1 + 1, c2 ? (size_t)(c2 - c1 - 1) : rest, &r->size) ||
+        (c2 && parse_hex(c2 + 1, (size_t)(s + len - c2 - 1), &r->gpa)))
+        return -EINVAL;
+    if (r->size == 0 || r->hva + r->size < r->hva || r->gpa + r->size < r->gpa)
+        return -EINVAL;
+    return 0;
+}
+
+/* A pid: stub address: "unix:PATH" or a path, else "HOST:PORT". */
+static int parse_stub(const char *s, size_t len, char *dst)
+{
+    const char *colon;
+    size_t port;
+
+    if (len > 5 && !strncmp(s, "unix:", 5))
+        return set_path(dst, s + 5, len - 5);
+    if (memchr(s, '/', len))
+        return set_path(dst, s, len);
+    colon = NULL;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == ':')
+            colon = s + i;
+    port = colon ? len - (size_t)(colon + 1 - s) : 0;
+    if (!colon || port == 0 || port > 5 ||
+        strspn(colon + 1, "0123456789") < port || len + 4 >= PATH_MAX)
+        return -EINVAL;
+    memcpy(dst, "tcp:", 4);
+    return set_path(dst + 4, s, len);
+}
+
+/* "PID[,gdb=ADDR][,ram=HVA:SIZE[:GPA]]..." */
+static int parse_pid(const char *s, struct usc_target_spec *spec)
+{
+    const char *end = strchr(s, ',');
+    size_t len = end ? (size_t)(end - s) : strlen(s);
+    long pid = 0;
+
+    if (len == 0 || len > 10 || strspn(s, "0123456789") < len)
+        return -EINVAL;
+    for (size_t i = 0; i < len; i++)
+        pid = pid * 10 + (s[i] - '0');
+    if (pid <= 0 || pid > INT32_MAX)
+        return -EINVAL;
+    spec->pid = (int)pid;
+    while (end) {
+        const char *field = end + 1;
+
+        end = strchr(field, ',');
+        len = end ? (size_t)(end - field) : strlen(field);
+        if (len > 4 && !strncmp(field, "gdb=", 4)) {
+            if (spec->gdb[0] || parse_stub(field + 4, len - 4, spec->gdb))
+                return -EINVAL;
+        } else if (len > 4 && !strncmp(field, "ram=", 4)) {
+            if (spec->nram == USC_TARGET_RAM_MAX ||
+                parse_ram(field + 4, len - 4, &spec->ram[spec->nram]))
+                return -EINVAL;
+            spec->nram++;
+        } else {
+            return -EINVAL;
+        }
+    }
+    spec->kind = USC_TARGET_PID;
     return 0;
 }
 
@@ -154,6 +283,8 @@ int usc_target_spec_parse(const char *text, struct usc_target_spec *spec)
         err = parse_qemu(text + 5, spec);
     } else if (!strncmp(text, "xen:", 4)) {
         err = parse_xen(text + 4, spec);
+    } else if (!strncmp(text, "pid:", 4)) {
+        err = parse_pid(text + 4, spec);
     } else if (!strncmp(text, "core:", 5)) {
         err = set_path(spec->core, text + 5, strlen(text + 5));
         spec->kind = USC_TARGET_CORE;
@@ -595,4 +726,52 @@ int usc_target_vcpu_stats(struct usc_target *t, uint32_t vcpu,
     int err = usable(t, t && t->ops->vcpu_stats, 0);
 
     return err ? err : t->ops->vcpu_stats(t->priv, vcpu, st);
+}
+
+int usc_target_agent_at(struct usc_target *t, uint64_t *cb_paddr)
+{
+    int err = usable(t, t && t->ops->agent_at, 0);
+
+    return err ? err : t->ops->agent_at(t->priv, cb_paddr);
+}
+
+int usc_target_agent_open(struct usc_target *t, struct usc_agent **out)
+{
+    const struct usc_physmem *pm = usc_target_physmem(t);
+    uint64_t cb;
+    int err;
+
+    if (!pm || !out)
+        return -EINVAL;
+    err = usc_target_agent_at(t, &cb);
+    if (err == 0)
+        return usc_agent_open(pm, cb, out);
+    if (err != -ENOTSUP) {
+        *out = NULL;
+        return err;
+    }
+    return usc_agent_open(pm, USC_AGENT_SCAN, out);
+}
+
+int usc_target_read_batch(struct usc_target *t, const struct usc_phys_seg *segs,
+                          size_t n)
+{
+    int err = usable(t, 1, 0);
+
+    if (err)
+        return err;
+    if (t->ops->read_batch)
+        return t->ops->read_batch(t->priv, segs, n);
+    for (size_t i = 0; i < n && !err; i++)
+        err =
+            t->ops->read_phys(t->priv, segs[i].paddr, segs[i].buf, segs[i].len);
+    return err;
+}
+
+int usc_target_next_data(struct usc_target *t, uint64_t paddr, uint64_t end,
+                         uint64_t *start, uint64_t *stop)
+{
+    int err = usable(t, t && t->ops->next_data, 0);
+
+    return err ? err : t->ops->next_data(t->priv, paddr, end, start, stop);
 }

@@ -17,24 +17,43 @@
  *                                          alone (read-only, agent data)
  *   xen:DOMID | xen:NAME                   a Xen domain
  *   core:PATH, or a path to an ELF core    a core file, read-only
+ *   pid:PID[,gdb=ADDR][,ram=HVA:SIZE[:GPA]]...
+ *                                          any VMM process: RAM through
+ *                                          /proc/PID/mem, control through
+ *                                          its own gdb stub at ADDR
+ *                                          ("HOST:PORT", "unix:PATH")
  */
 enum usc_target_kind {
     USC_TARGET_NAME = 1,
     USC_TARGET_QEMU,
     USC_TARGET_XEN,
     USC_TARGET_CORE,
+    USC_TARGET_PID,
 };
 
 #define USC_TARGET_NAME_MAX 64
+/* ram= regions one pid: target may name. */
+#define USC_TARGET_RAM_MAX 8
+
+/* pid:'s ram=HVA:SIZE[:GPA]: guest-physical GPA (default 0) onwards lies
+ * at host virtual HVA of the VMM, SIZE bytes. */
+struct usc_target_ram {
+    uint64_t hva, size, gpa;
+};
 
 struct usc_target_spec {
     enum usc_target_kind kind;
     char name[USC_TARGET_NAME_MAX]; /* NAME, xen:NAME; unirun guest name */
     char qmp[PATH_MAX];             /* qemu: QMP socket, "" if none */
     char mem[PATH_MAX];             /* qemu: RAM file, "" if none */
-    char gdb[PATH_MAX];  /* qemu: QEMU's gdbstub socket, "" if none */
-    char core[PATH_MAX]; /* core: the file */
-    int domid;           /* xen: domain id, -1 when by name */
+    char gdb[PATH_MAX];             /* qemu: QEMU's gdbstub socket, "" if none;
+                                       pid: the VMM's stub, a unix socket's path
+                                       or "tcp:HOST:PORT" */
+    char core[PATH_MAX];            /* core: the file */
+    int domid;                      /* xen: domain id, -1 when by name */
+    int pid;                        /* pid: the VMM process */
+    size_t nram; /* pid: ram= regions given, 0: found by scanning */
+    struct usc_target_ram ram[USC_TARGET_RAM_MAX];
 };
 
 /*
@@ -70,7 +89,8 @@ const char *usc_vm_state_name(enum usc_vm_state state);
 
 struct usc_target_info {
     char name[USC_TARGET_NAME_MAX];
-    char hypervisor[16]; /* "qemu", "core", "xen" */
+    char hypervisor[16]; /* "qemu", "core", "xen"; a pid: target's VMM
+                            ("qemu", "firecracker", "solo5-hvt", ...) */
     uint32_t nvcpus;     /* 0 when unknown */
     uint64_t mem_bytes;  /* guest RAM size, 0 when unknown */
     uint64_t phys_end;   /* exclusive bound of guest-physical addresses */
@@ -226,6 +246,45 @@ int usc_target_step(struct usc_target *t, uint32_t vcpu);
 /* Hypervisor statistics of (vcpu). */
 int usc_target_vcpu_stats(struct usc_target *t, uint32_t vcpu,
                           struct usc_vcpu_stats *st);
+
+/*
+ * Where the backend itself found the agent's control block, into
+ * (*cb_paddr): a pid: target finds guest RAM through it, so a reader need
+ * not scan RAM again. -ENOENT when it did not find one; -ENOTSUP for
+ * backends that do not look.
+ */
+int usc_target_agent_at(struct usc_target *t, uint64_t *cb_paddr);
+
+struct usc_agent;
+
+/*
+ * Open (t)'s agent (agent_reader.h) in (*out): where the backend found it
+ * (usc_target_agent_at), else by scanning its RAM. A backend that looked
+ * and found none is not scanned again (a VMM process's RAM read page by
+ * page would make it fault in, even allocate, every page). Returns what
+ * usc_agent_open does.
+ */
+int usc_target_agent_open(struct usc_target *t, struct usc_agent **out);
+
+/*
+ * Read the (n) pieces (segs) of guest-physical memory in their order, all
+ * or none: in one system call for a VMM process (process_vm_readv, which
+ * copies in the order of its vectors), else one read each. Returns 0, -EFAULT
+ * when a piece is outside RAM or unreadable, or -ESRCH when the guest is gone.
+ */
+int usc_target_read_batch(struct usc_target *t, const struct usc_phys_seg *segs,
+                          size_t n);
+
+/*
+ * The first range [*start, *stop) at or after guest-physical (paddr),
+ * before (end), that may hold data, all bytes before it being zeros the
+ * guest never wrote (a VMM process's pages never touched: a dump skips
+ * them rather than read, which would make the VMM allocate them). Returns
+ * 0; -ENXIO when the rest of [paddr, end) holds none; -ENOTSUP for
+ * backends that cannot tell.
+ */
+int usc_target_next_data(struct usc_target *t, uint64_t paddr, uint64_t end,
+                         uint64_t *start, uint64_t *stop);
 
 /* ---- Xen domains (dom0) ---------------------------------------------- */
 

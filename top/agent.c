@@ -78,6 +78,7 @@ void top_agent_close(struct top_agent *ag)
 {
     top_trace_close(&ag->trace);
     usc_agent_close(ag->agent);
+    usc_physmirror_free(ag->mirror);
     usc_ramfile_close(ag->ram);
     free(ag->metrics);
     memset(ag, 0, sizeof(*ag));
@@ -85,10 +86,7 @@ void top_agent_close(struct top_agent *ag)
 
 static void backoff(struct top_agent *ag, int64_t now_ms, int max_ms)
 {
-    ag->backoff_ms = ag->backoff_ms ? ag->backoff_ms * 2 : BACKOFF_MIN_MS;
-    if (ag->backoff_ms > max_ms)
-        ag->backoff_ms = max_ms;
-    ag->retry_ms = now_ms + ag->backoff_ms;
+    top_backoff(&ag->backoff_ms, &ag->retry_ms, now_ms, BACKOFF_MIN_MS, max_ms);
 }
 
 /* (g)'s RAM: its RAM file, mapped if not yet, or its Xen domain's. */
@@ -99,11 +97,15 @@ static int guest_ram(struct top_guest *g, const struct usc_physmem **pm)
     struct stat st;
     int err;
 
-    if (g->kind == TOP_KIND_XEN) {
-        /* The target is xen.c's to open, once per domain. */
+    if (g->kind == TOP_KIND_XEN || g->kind == TOP_KIND_PROC) {
+        /* The target is xen.c's (procs.c's) to open, once per guest. */
         if (!g->hv || !g->hv->t)
-            return g->dom.open_err ? g->dom.open_err : -ENODEV;
-        *pm = usc_target_physmem(g->hv->t);
+            return g->kind == TOP_KIND_XEN && g->dom.open_err ? g->dom.open_err
+                   : g->kind == TOP_KIND_PROC && g->proc.open_err
+                       ? g->proc.open_err
+                       : -ENODEV;
+        *pm = ag->mirror ? usc_physmirror_physmem(ag->mirror)
+                         : usc_target_physmem(g->hv->t);
         return *pm ? 0 : -ENOTSUP;
     }
     if (!ag->ram) {
@@ -133,7 +135,19 @@ static int open_agent(struct top_guest *g)
     err = guest_ram(g, &pm);
     if (err)
         return err;
-    err = usc_agent_open(pm, USC_AGENT_SCAN, &ag->agent);
+    /* A VMM process's target scanned its memory for the block already. */
+    if (g->kind == TOP_KIND_PROC) {
+        uint64_t cb;
+
+        /* at the block the target found, read through the mirror */
+        err = usc_target_agent_at(g->hv->t, &cb);
+        if (!err)
+            err = usc_agent_open(pm, cb, &ag->agent);
+        if (err)
+            return err;
+    } else {
+        err = usc_agent_open(pm, USC_AGENT_SCAN, &ag->agent);
+    }
     /*
      * The scan passes over a block that does not validate as if it were
      * not there; where the agent was, the reason shows: a corrupt block
@@ -304,13 +318,15 @@ void top_agent_refresh(struct top_guest *g, int64_t now_ms,
                        struct top_scratch *s)
 {
     struct top_agent *ag = &g->ag;
-    int xen = g->kind == TOP_KIND_XEN;
-    int max_ms = xen ? BACKOFF_MAX_XEN_MS : BACKOFF_MAX_MS;
+    int xen = g->kind == TOP_KIND_XEN, proc = g->kind == TOP_KIND_PROC;
+    int max_ms = xen || proc ? BACKOFF_MAX_XEN_MS : BACKOFF_MAX_MS;
     int err;
 
-    /* A domain not open (yet) costs nothing to ask again: no backoff. */
-    if (xen && (!g->hv || !g->hv->t)) {
-        ag->err = g->dom.open_err ? g->dom.open_err : -ENODEV;
+    /* A domain (a VMM) not open (yet) costs nothing to ask again. */
+    if ((xen || proc) && (!g->hv || !g->hv->t)) {
+        ag->err = xen && g->dom.open_err     ? g->dom.open_err
+                  : proc && g->proc.open_err ? g->proc.open_err
+                                             : -ENODEV;
         ag->valid = 0;
         return;
     }

@@ -180,6 +180,11 @@ static json_t *json_guest(const struct top_guest *g, int64_t now_epoch,
     json_object_set_new(o, "domid",
                         g->kind == TOP_KIND_XEN ? json_integer(g->dom.domid)
                                                 : json_null());
+    json_object_set_new(o, "pid",
+                        g->kind == TOP_KIND_PROC ? json_integer(g->proc.pid)
+                        : g->hv && g->hv->valid && g->hv->cur.pid > 0
+                            ? json_integer(g->hv->cur.pid)
+                            : json_null());
     for (size_t c = 0; c < top_ncolumns; c++) {
         const struct top_column *col = top_columns[c];
         struct top_value v = {0};

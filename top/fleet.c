@@ -2,10 +2,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,18 +28,91 @@ static int compare_entries(const void *a, const void *b)
                   ((const struct entry *)b)->name);
 }
 
+/*
+ * A row's state is some tens of KiB over a handful of allocations (its
+ * hypervisor samples, its agent, its target, a mirror): a refresh of a
+ * thousand rows touched them on as many 4 KiB pages, and missed the TLB
+ * on most (measured: half of a refresh of 1000 VMM processes). The heap
+ * they come from is grown in large steps and marked for huge pages, so a
+ * thousand rows sit on a few dozen of them. Where the kernel has no THP
+ * this changes nothing.
+ */
+#define HEAP_PAD (128 << 20)
+
+static void heap_on_huge_pages(void)
+{
+    char line[256];
+    FILE *maps;
+    void *p;
+
+    /* one growth of the heap for a few thousand rows, never given back
+     * (a later growth would be a mapping of its own, on small pages) */
+    mallopt(M_TOP_PAD, HEAP_PAD);
+    mallopt(M_TRIM_THRESHOLD, 2 * HEAP_PAD);
+    p = malloc(1);
+    free(p);
+    maps = fopen("/proc/self/maps", "re");
+    if (!maps)
+        return;
+    while (fgets(line, sizeof(line), maps)) {
+        unsigned long start, end;
+
+        if (strstr(line, "[heap]") &&
+            sscanf(line, "%lx-%lx", &start, &end) == 2) {
+            madvise((void *)start, end - start, MADV_HUGEPAGE);
+            break;
+        }
+    }
+    fclose(maps);
+}
+
 int top_fleet_init(struct top_fleet *f)
 {
     int err;
 
     memset(f, 0, sizeof(*f));
+    heap_on_huge_pages();
     err = top_pool_new(TOP_WORKERS_MAX, &f->pool);
     if (err)
         return err;
     f->host_cores = sysconf(_SC_NPROCESSORS_ONLN);
+    f->loadavg_fd = -1;
     f->xen = &top_xen_real;
     top_agent_guard_install();
     return 0;
+}
+
+void top_more_files(void)
+{
+    static int done;
+    struct rlimit rl;
+
+    if (done++ || getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
+        rl.rlim_cur >= rl.rlim_max)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+struct top_guest *top_guest_new(enum top_kind kind, const char *name)
+{
+    struct top_guest *g = calloc(1, sizeof(*g));
+
+    if (!g)
+        return NULL;
+    g->hv = calloc(1, sizeof(*g->hv));
+    if (!g->hv) {
+        free(g);
+        return NULL;
+    }
+    g->kind = kind;
+    snprintf(g->name, sizeof(g->name), "%s", name);
+    g->hv->cpu_pct = NAN;
+    for (uint32_t v = 0; v < TOP_VCPUS_MAX; v++)
+        g->hv->vcpu_pct[v] = NAN;
+    g->ag.switch_rate = NAN;
+    g->ag.trace_rate = NAN;
+    return g;
 }
 
 void top_guest_free(struct top_guest *g)
@@ -44,6 +120,7 @@ void top_guest_free(struct top_guest *g)
     if (!g)
         return;
     top_agent_close(&g->ag);
+    top_proc_close(g);
     top_hv_close(g->hv);
     free(g->hv);
     free(g);
@@ -59,6 +136,13 @@ void top_fleet_fini(struct top_fleet *f, int wait_ms)
             top_guest_free(f->run[i]);
     for (size_t i = 0; i < f->ndoms; i++)
         top_guest_free(f->doms[i]);
+    for (size_t i = 0; i < f->nprocs; i++)
+        top_guest_free(f->procs[i]);
+    free(f->procs);
+    free(f->seen);
+    free(f->pids);
+    if (f->loadavg_fd >= 0)
+        close(f->loadavg_fd);
     for (size_t i = 0; joined && i < f->ngone; i++)
         top_guest_free(f->gone[i]);
     free(f->g);
@@ -205,12 +289,14 @@ static int compare_guests(const void *a, const void *b)
         return c;
     if (x->kind != y->kind)
         return x->kind < y->kind ? -1 : 1;
+    if (x->proc.pid != y->proc.pid)
+        return x->proc.pid < y->proc.pid ? -1 : 1;
     return x->dom.domid < y->dom.domid ? -1 : x->dom.domid > y->dom.domid;
 }
 
 int top_fleet_join(struct top_fleet *f)
 {
-    size_t n = f->nrun + f->ndoms;
+    size_t n = f->nrun + f->ndoms + f->nprocs;
     struct top_guest **nv = n > f->cap ? malloc(n * sizeof(*nv)) : f->g;
 
     if (n && !nv) {
@@ -227,9 +313,11 @@ int top_fleet_join(struct top_fleet *f)
         memcpy(f->g, f->run, f->nrun * sizeof(*f->g));
     if (f->ndoms)
         memcpy(f->g + f->nrun, f->doms, f->ndoms * sizeof(*f->g));
+    if (f->nprocs)
+        memcpy(f->g + f->nrun + f->ndoms, f->procs, f->nprocs * sizeof(*f->g));
     f->n = n;
-    /* Only Xen's domains need sorting in: the rest already are. */
-    if (f->ndoms)
+    /* Only Xen's domains and VMM processes need sorting in. */
+    if (f->ndoms || f->nprocs)
         qsort(f->g, n, sizeof(*f->g), compare_guests);
     return 0;
 }
@@ -335,8 +423,11 @@ int top_fleet_refresh(struct top_fleet *f, int64_t now_ms)
 {
     int err = scan(f);
 
-    /* Domains came or went, or a join failed for want of memory. */
-    if (top_xen_refresh(f, now_ms) || f->n != f->nrun + f->ndoms)
+    /* Domains or VMMs came or went, or a join failed for want of memory. */
+    int changed = top_xen_refresh(f, now_ms);
+
+    changed |= top_procs_refresh(f, now_ms);
+    if (changed || f->n != f->nrun + f->ndoms + f->nprocs)
         top_fleet_join(f);
     f->dir_err = err;
     if (err)
@@ -363,6 +454,7 @@ int top_fleet_refresh(struct top_fleet *f, int64_t now_ms)
             c.now_ms = f->xen->now_ms();
 
         top_agent_guarded(&f->g[i]->ag, now_ms, agent_call, &c);
+        top_procs_after_agent(f->g[i], now_ms);
         top_fleet_state(f->g[i], now_ms);
     }
     f->tick_ms = now_ms;
@@ -488,7 +580,8 @@ static enum top_state refine(const struct top_agent *ag, int readable)
     return TOP_STATE_RUNNING;
 }
 
-/* A Xen domain: the domain list's word, refined by its agent. */
+/* A Xen domain (a VMM process): its hypervisor's word, refined by its
+ * agent. */
 static enum top_state domain_state(const struct top_guest *g)
 {
     const struct top_hv *hv = g->hv;
@@ -520,8 +613,11 @@ void top_fleet_state(struct top_guest *g, int64_t now_ms)
 {
     const struct top_hv *hv = g->hv;
 
-    if (g->kind == TOP_KIND_XEN && hv) {
+    if ((g->kind == TOP_KIND_XEN || g->kind == TOP_KIND_PROC) && hv) {
         g->state = domain_state(g);
+        /* a VMM process stopped (SIGSTOP) is the VMM's stall, not a pause */
+        if (g->kind == TOP_KIND_PROC && g->state == TOP_STATE_PAUSED)
+            g->state = TOP_STATE_STALLED;
         return;
     }
     if (g->kind == TOP_KIND_AGENT_ONLY || !hv) {
@@ -566,10 +662,45 @@ void top_fleet_state(struct top_guest *g, int64_t now_ms)
     }
 }
 
+void top_backoff(int *backoff_ms, int64_t *retry_ms, int64_t now_ms, int min_ms,
+                 int max_ms)
+{
+    *backoff_ms = *backoff_ms ? *backoff_ms * 2 : min_ms;
+    if (*backoff_ms > max_ms)
+        *backoff_ms = max_ms;
+    *retry_ms = now_ms + *backoff_ms;
+}
+
+int top_act_target(struct top_fleet *f, struct top_guest *g, enum top_job job,
+                   int open_err, const char *notsup)
+{
+    const char *what = job == TOP_JOB_PAUSE ? "pause" : "resume";
+    int err;
+
+    if (job != TOP_JOB_PAUSE && job != TOP_JOB_RESUME)
+        return -EINVAL;
+    if (!g->hv || !g->hv->t)
+        err = open_err ? open_err : -ENODEV;
+    else
+        err = job == TOP_JOB_PAUSE ? usc_target_pause(g->hv->t)
+                                   : usc_target_resume(g->hv->t);
+    if (err == -ENOTSUP)
+        snprintf(f->msg, sizeof(f->msg), "%s: %s: %s", g->name, what, notsup);
+    else if (err)
+        snprintf(f->msg, sizeof(f->msg), "%s: %s: %s", g->name, what,
+                 strerror(-err));
+    else
+        snprintf(f->msg, sizeof(f->msg), "%s: %s", g->name,
+                 job == TOP_JOB_PAUSE ? "paused" : "resumed");
+    return err;
+}
+
 int top_fleet_act(struct top_fleet *f, struct top_guest *g, enum top_job job)
 {
     if (g->kind == TOP_KIND_XEN)
         return top_xen_act(f, g, job);
+    if (g->kind == TOP_KIND_PROC)
+        return top_procs_act(f, g, job);
     if (!g->hv)
         return -ENOTSUP;
     if (g->hv->busy) {

@@ -58,7 +58,9 @@ int top_guest_target(const struct top_guest *g, char *buf, size_t size)
     char mem[PATH_MAX];
     int n, err;
 
-    if (g->kind == TOP_KIND_XEN) {
+    if (g->kind == TOP_KIND_PROC) {
+        n = snprintf(buf, size, "pid:%d", g->proc.pid);
+    } else if (g->kind == TOP_KIND_XEN) {
         /* By name as the user knows it; a name that is none: by id. */
         n = g->dom.named ? snprintf(buf, size, "xen:%s", g->name)
                          : snprintf(buf, size, "xen:%u", g->dom.domid);
@@ -75,6 +77,8 @@ int top_guest_target(const struct top_guest *g, char *buf, size_t size)
 
 const char *top_guest_hypervisor(const struct top_guest *g)
 {
+    if (g->kind == TOP_KIND_PROC)
+        return usc_vmm_name(g->proc.vmm);
     return g->kind == TOP_KIND_XEN ? "xen" : "qemu";
 }
 
@@ -83,6 +87,8 @@ const char *top_guest_kind(const struct top_guest *g)
     switch (g->kind) {
     case TOP_KIND_XEN:
         return "xen";
+    case TOP_KIND_PROC:
+        return "pid";
     case TOP_KIND_AGENT_ONLY:
         return "agent-only";
     default:

@@ -83,6 +83,12 @@ static void summary(struct top_ui *ui, const struct top_fleet *f,
             "Xen domain %u (%s)   VCPUS %s   CPU%% %s   MEM %s   UPTIME %s",
             g->dom.domid, g->dom.hvm ? "HVM/PVH" : "PV", fig[0], fig[1], fig[2],
             fig[3]);
+    else if (g->kind == TOP_KIND_PROC)
+        add(l, A_NORMAL,
+            "%s process %d, not unirun's   VCPUS %s   CPU%% %s   MEM %s   "
+            "UPTIME %s",
+            usc_vmm_name(g->proc.vmm), g->proc.pid, fig[0], fig[1], fig[2],
+            fig[3]);
     else if (g->hv && g->hv->valid)
         add(l, A_NORMAL,
             "QEMU pid %lld   VCPUS %s   CPU%% %s   MEM %s   "

@@ -103,7 +103,7 @@ static void act_one(struct top_fleet *f, struct top_actions *a,
     case 0:
     case 1:
         err = top_fleet_act(f, g, item == 0 ? TOP_JOB_PAUSE : TOP_JOB_RESUME);
-        if (g->kind == TOP_KIND_XEN)
+        if (g->kind == TOP_KIND_XEN || g->kind == TOP_KIND_PROC)
             break; /* done at once: f->msg says how it went */
         if (err == -ENOTSUP)
             snprintf(f->msg, sizeof(f->msg),

@@ -11,6 +11,8 @@
 #include "agent_reader.h"
 #include "guestmem.h"
 #include "physmem.h"
+#include "physmirror.h"
+#include "procvmm.h"
 #include "rundir.h"
 #include "sanitize.h"
 #include "target.h"
@@ -85,6 +87,7 @@ enum top_kind {
     TOP_KIND_QEMU = 1,   /* unirun's: QMP, RAM file, gdbstub */
     TOP_KIND_AGENT_ONLY, /* its RAM file alone (USC_RUNDIR_AGENT_ONLY) */
     TOP_KIND_XEN,        /* a domain of the Xen host we run in (xen.c) */
+    TOP_KIND_PROC,       /* a VMM process of this host (procs.c) */
 };
 
 /* One agent metric as last read; strings sanitised. */
@@ -122,6 +125,8 @@ int top_trace_sample(struct top_trace *tr, unsigned char *buf, uint64_t *events,
 /* The agent side of a guest: read in unitop's main thread, from RAM. */
 struct top_agent {
     struct usc_ramfile *ram; /* mapped once, kept */
+    /* a VMM process's memory, read in a batch per refresh (procs.c) */
+    struct usc_physmirror *mirror;
     struct usc_agent *agent; /* opened once, kept; reopened on -ESTALE */
     struct top_trace trace;
     uint64_t ram_bytes;
@@ -211,11 +216,31 @@ struct top_domain {
     int backoff_ms;
 };
 
+/* What a VMM process's row knows of it beyond its samples (procs.c). */
+struct top_proc {
+    int pid;
+    enum usc_vmm_kind vmm;
+    uint64_t start_ticks; /* its start, clock ticks after boot */
+    int stat_fd;          /* /proc/PID/stat, kept open; -1 */
+    size_t ntids;         /* vCPU threads known by their names */
+    int64_t *tids;
+    int *tid_fds;             /* their stat files, kept open; -1 */
+    int64_t threads_retry_ms; /* next look for vCPU threads, while none */
+    int threads_backoff_ms;
+    int open_err;     /* why hv->t is not open; 0 when it is */
+    int64_t retry_ms; /* next attempt to open it */
+    int backoff_ms;
+    uint64_t mem_bytes; /* its guest RAM, as the target found it */
+    uint32_t nvcpus;    /* as the target said */
+    int64_t gone_ms;    /* when it was seen gone; 0 while it runs */
+};
+
 struct top_guest {
     char name[USC_TARGET_NAME_MAX]; /* the run directory's, or Xen's */
     enum top_kind kind;
     uint64_t dir_ino;      /* a folder replaced under the name is a new guest */
     struct top_domain dom; /* TOP_KIND_XEN only */
+    struct top_proc proc;  /* TOP_KIND_PROC only */
     struct top_agent ag;
     struct top_hv *hv; /* QEMU guests and Xen domains */
     enum top_state state;
@@ -233,9 +258,10 @@ int64_t top_guest_heap(const struct top_guest *g);
 /* The TARGET spec other tools take for (g), into (buf): "xen:NAME" for
  * a Xen domain (or "xen:DOMID" when its name is no valid one). */
 int top_guest_target(const struct top_guest *g, char *buf, size_t size);
-/* The guest's hypervisor name: "qemu" or "xen". */
+/* The guest's hypervisor name: "qemu" or "xen", a VMM process's own
+ * ("firecracker", "solo5-hvt", ...). */
 const char *top_guest_hypervisor(const struct top_guest *g);
-/* How unitop reaches it: "qemu", "agent-only" or "xen". */
+/* How unitop reaches it: "qemu", "agent-only", "xen" or "pid". */
 const char *top_guest_kind(const struct top_guest *g);
 
 /* ---- the agent reader's part (agent.c) ---------------------------------- */
@@ -318,6 +344,53 @@ int top_xen_refresh(struct top_fleet *f, int64_t now_ms);
 /* Pause or resume (job) Xen domain (g) now; the outcome in f->msg. */
 int top_xen_act(struct top_fleet *f, struct top_guest *g, enum top_job job);
 
+/*
+ * CPU% of all vCPUs (from cur.cpu_ns) and of each (from vcpu[], timed by
+ * vcpu_ms) between the two last samples of (hv), as the main thread takes
+ * them for Xen domains and VMM processes.
+ */
+void top_hv_rates(struct top_hv *hv);
+
+/* ---- VMM processes of this host (procs.c), in the main thread -------------
+ */
+
+/* Processes that are no VMM are looked at again after 1 s, doubling to: */
+#define TOP_PROC_RECHECK_MAX_MS 30000
+/* /proc is listed again when a process was made, and at least this often. */
+#define TOP_PROC_RELIST_MS 10000
+/* A VMM process that exited shows dead this long, then its row goes. */
+#define TOP_PROC_DEAD_KEEP_MS 10000
+
+/* When to look at a process that was no VMM (or not readable) again. */
+struct top_pidseen {
+    int pid;
+    int backoff_ms;
+    int64_t retry_ms;
+    int unreadable; /* a VMM whose memory we may not read */
+};
+
+/*
+ * List /proc at (now_ms) and bring the fleet's VMM processes in line:
+ * each process is looked at once (its name; a VMM's owner, rights and
+ * whether unirun started it here, which leaves it to the run directory's
+ * row), other processes again only after a backoff. Every VMM's row gets
+ * its sample (state, CPU time of its vCPU threads or of the process) and
+ * its target pid:PID, opened and kept, for the agent. Returns 1 when rows
+ * came or went, 0 otherwise.
+ */
+int top_procs_refresh(struct top_fleet *f, int64_t now_ms);
+
+/* After the agent's refresh: a row whose target found no agent is closed,
+ * to be opened (scanned) again after a backoff. */
+void top_procs_after_agent(struct top_guest *g, int64_t now_ms);
+
+/* Pause or resume (job) VMM process (g) through its target (a stub
+ * unitop does not know: not supported); the outcome in f->msg. */
+int top_procs_act(struct top_fleet *f, struct top_guest *g, enum top_job job);
+
+/* Free what (g)'s struct top_proc holds. */
+void top_proc_close(struct top_guest *g);
+
 /* ---- workers (pool.c) --------------------------------------------------- */
 
 struct top_pool;
@@ -350,6 +423,17 @@ struct top_fleet {
     size_t nrun;
     struct top_guest **doms; /* Xen's domUs, by domid */
     size_t ndoms;
+    struct top_guest **procs; /* VMM processes, by pid */
+    size_t nprocs;
+    struct top_pidseen *seen; /* other processes, by pid */
+    size_t nseen, seen_cap;
+    int *pids; /* /proc's pids at the last listing */
+    size_t npids, pids_cap;
+    long last_pid;           /* the kernel's last pid then (/proc/loadavg) */
+    int64_t listed_ms;       /* when */
+    int loadavg_fd;          /* /proc/loadavg kept open; -1 */
+    int procs_off;           /* /proc cannot be listed: not again */
+    size_t procs_unreadable; /* VMM processes we may not read */
     const struct top_xen_ops *xen; /* &top_xen_real unless a test's */
     int xen_off;                   /* no Xen here: not asked again */
     int xen_err;                   /* the last listing's error, 0 if none */
@@ -396,6 +480,35 @@ void top_fleet_state(struct top_guest *g, int64_t now_ms);
  * for a guest without a monitor.
  */
 int top_fleet_act(struct top_fleet *f, struct top_guest *g, enum top_job job);
+
+/*
+ * Pause or resume (job) (g) now through its open target (hv->t; else fail
+ * with (open_err)), the outcome in f->msg, (notsup) said for -ENOTSUP.
+ * Returns 0 or the error. For the main thread's guests: Xen's, VMMs'.
+ */
+int top_act_target(struct top_fleet *f, struct top_guest *g, enum top_job job,
+                   int open_err, const char *notsup);
+
+/*
+ * One more failure at (now_ms): (*backoff_ms) doubles from (min_ms) up to
+ * (max_ms), and (*retry_ms) is when to try again.
+ */
+void top_backoff(int *backoff_ms, int64_t *retry_ms, int64_t now_ms, int min_ms,
+                 int max_ms);
+
+/*
+ * A new row of (kind) named (name), with host figures (its hv) and every
+ * rate unknown (NAN) until measured; NULL without memory. Freed with
+ * top_guest_free.
+ */
+struct top_guest *top_guest_new(enum top_kind kind, const char *name);
+
+/*
+ * Rows of VMM processes and Xen domains each hold a few descriptors: with
+ * hundreds of them the usual soft limit of 1024 runs out, so take what the
+ * hard limit allows, once per process.
+ */
+void top_more_files(void);
 
 /* Free (g) and everything it holds; no job may run for it. */
 void top_guest_free(struct top_guest *g);

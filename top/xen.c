@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "fdio.h"
 #include "unitop.h"
@@ -45,25 +44,13 @@ static int domain_name(const struct usc_xen_domain *d, char *buf, size_t size)
 static struct top_guest *domain_new(const struct usc_xen_domain *d,
                                     const char *name, int named)
 {
-    struct top_guest *g = calloc(1, sizeof(*g));
+    struct top_guest *g = top_guest_new(TOP_KIND_XEN, name);
 
     if (!g)
         return NULL;
-    g->hv = calloc(1, sizeof(*g->hv));
-    if (!g->hv) {
-        free(g);
-        return NULL;
-    }
-    g->kind = TOP_KIND_XEN;
-    snprintf(g->name, sizeof(g->name), "%s", name);
     g->dom.domid = d->domid;
     g->dom.hvm = d->hvm;
     g->dom.named = named;
-    g->hv->cpu_pct = NAN;
-    for (uint32_t v = 0; v < TOP_VCPUS_MAX; v++)
-        g->hv->vcpu_pct[v] = NAN;
-    g->ag.switch_rate = NAN;
-    g->ag.trace_rate = NAN;
     return g;
 }
 
@@ -80,11 +67,8 @@ static void open_domain(struct top_fleet *f, struct top_guest *g,
     if (err) {
         g->hv->t = NULL;
         dom->open_err = err;
-        dom->backoff_ms =
-            dom->backoff_ms ? dom->backoff_ms * 2 : OPEN_BACKOFF_MIN_MS;
-        if (dom->backoff_ms > OPEN_BACKOFF_MAX_MS)
-            dom->backoff_ms = OPEN_BACKOFF_MAX_MS;
-        dom->retry_ms = now_ms + dom->backoff_ms;
+        top_backoff(&dom->backoff_ms, &dom->retry_ms, now_ms,
+                    OPEN_BACKOFF_MIN_MS, OPEN_BACKOFF_MAX_MS);
         return;
     }
     dom->open_err = 0;
@@ -140,8 +124,7 @@ static void vcpu_stats(struct top_fleet *f, struct top_guest *g,
     s->nvcpu_stats = n;
 }
 
-/* CPU% of the domain and of each vCPU between its two last samples. */
-static void cpu_rates(struct top_hv *hv)
+void top_hv_rates(struct top_hv *hv)
 {
     const struct top_hv_sample *a = &hv->prev, *b = &hv->cur;
     double dt_ns = (double)(b->at_ms - a->at_ms) * 1e6;
@@ -189,7 +172,7 @@ static void sample(struct top_fleet *f, struct top_guest *g,
     vcpu_stats(f, g, s);
     if (hv->valid < 2)
         hv->valid++;
-    cpu_rates(hv);
+    top_hv_rates(hv);
 }
 
 /* (g) is still the domain (d) of the same id, not one made since. */
@@ -218,23 +201,6 @@ static int rename_domain(struct top_guest *g, const struct usc_xen_domain *d)
     memcpy(g->name, name, sizeof(g->name));
     g->dom.named = named;
     return 1;
-}
-
-/*
- * Each open domain holds a handful of descriptors (libxc's privcmd and
- * hypercall buffers, foreign memory): with hundreds of domains the usual
- * soft limit of 1024 runs out, so take what the hard limit allows, once.
- */
-static void more_files(void)
-{
-    static int done;
-    struct rlimit rl;
-
-    if (done++ || getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
-        rl.rlim_cur >= rl.rlim_max)
-        return;
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 static int compare_domids(const void *a, const void *b)
@@ -332,7 +298,8 @@ int top_xen_refresh(struct top_fleet *f, int64_t now_ms)
     }
     f->xen_err = 0;
     if (nd > 1)
-        more_files();
+        /* libxc's privcmd and hypercall buffers, foreign memory */
+        top_more_files();
     for (size_t i = 1; i < nd; i++) {
         if (d[i - 1].domid >= d[i].domid) {
             qsort(d, nd, sizeof(*d), compare_domids);
@@ -346,25 +313,9 @@ int top_xen_refresh(struct top_fleet *f, int64_t now_ms)
 
 int top_xen_act(struct top_fleet *f, struct top_guest *g, enum top_job job)
 {
-    const char *what = job == TOP_JOB_PAUSE ? "pause" : "resume";
-    int err;
+    int err = top_act_target(f, g, job, g->dom.open_err,
+                             "not supported for this Xen domain");
 
-    if (job != TOP_JOB_PAUSE && job != TOP_JOB_RESUME)
-        return -EINVAL;
-    if (!g->hv || !g->hv->t)
-        err = g->dom.open_err ? g->dom.open_err : -ENODEV;
-    else
-        err = job == TOP_JOB_PAUSE ? usc_target_pause(g->hv->t)
-                                   : usc_target_resume(g->hv->t);
-    if (err == -ENOTSUP)
-        snprintf(f->msg, sizeof(f->msg),
-                 "%s: %s: not supported for this Xen domain", g->name, what);
-    else if (err)
-        snprintf(f->msg, sizeof(f->msg), "%s: %s: %s", g->name, what,
-                 strerror(-err));
-    else
-        snprintf(f->msg, sizeof(f->msg), "%s: %s", g->name,
-                 job == TOP_JOB_PAUSE ? "paused" : "resumed");
     if (!err && g->hv->valid) {
         /* Shown at once; the next listing says it again. */
         g->hv->cur.vm = job == TOP_JOB_PAUSE ? USC_VM_PAUSED : USC_VM_RUNNING;

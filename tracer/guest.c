@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "procvmm.h"
 #include "unitrace.h"
 
 /* How long to watch the heartbeat for a tick, to pin the clock's offset. */
@@ -61,10 +62,13 @@ static const char *agent_error(int err)
 int unitrace_guest_open(const char *spec, struct unitrace_guest *g)
 {
     struct usc_target_info ti;
+    char line[512];
     int err;
 
     memset(g, 0, sizeof(*g));
     err = usc_target_open(spec, &g->target);
+    if (err && usc_proc_open_error(spec, err, line, sizeof(line)))
+        return unitrace_fail(spec, line);
     if (err)
         return unitrace_fail(spec,
                              err == -ENOENT ? "no such guest" : strerror(-err));
@@ -77,8 +81,7 @@ int unitrace_guest_open(const char *spec, struct unitrace_guest *g)
                                        "(the hypervisor refuses a mapping)");
         }
     }
-    err = usc_agent_open(usc_target_physmem(g->target), USC_AGENT_SCAN,
-                         &g->agent);
+    err = usc_target_agent_open(g->target, &g->agent);
     if (err) {
         unitrace_guest_close(g);
         return unitrace_fail(spec, agent_error(err));

@@ -25,7 +25,8 @@ static const char usage[] =
     "(Perfetto)\n"
     "\n"
     "TARGET: NAME (a unirun guest), qemu:QMP[,mem=PATH], xen:DOMID or\n"
-    "xen:NAME (a Xen domain, from dom0), core:PATH or a core file.\n"
+    "xen:NAME (a Xen domain, from dom0), core:PATH or a core file,\n"
+    "pid:PID[,ram=HVA:SIZE[:GPA]] (any VMM process, through /proc).\n"
     "See unitrace(1).\n";
 
 static const struct {

@@ -2,6 +2,7 @@
  */
 #include "qemu.h"
 #include "../fdio.h"
+#include "../procvmm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -576,10 +577,7 @@ static int qemu_wait_stop(void *priv, int timeout_ms, struct usc_stop_event *ev)
         return 0;
     }
     for (;;) {
-        int64_t left = end < 0 ? WAIT_SLICE_MS : end - usc_now_ms();
-        int slice = left < 0               ? 0
-                    : left > WAIT_SLICE_MS ? WAIT_SLICE_MS
-                                           : (int)left;
+        int slice = usc_deadline_slice(end, WAIT_SLICE_MS);
         int err = qm->rsp && qm->running ? wait_stub(qm, slice, ev)
                                          : wait_qmp(qm, slice, ev);
 
@@ -593,59 +591,13 @@ static int qemu_wait_stop(void *priv, int timeout_ms, struct usc_stop_event *ev)
 /* ---- statistics ------------------------------------------------------------
  */
 
-/*
- * utime + stime (fields 14 and 15, in clock ticks) of a /proc stat line of
- * (len) bytes at (buf). The command name (field 2) may hold spaces and
- * parentheses, so fields are counted from its last ')'.
- */
-static int parse_task_stat(const char *buf, size_t len, uint64_t *ticks)
-{
-    const char *p = NULL, *end = buf + len;
-    uint64_t sum = 0;
-
-    for (const char *c = buf; c < end; c++)
-        if (*c == ')')
-            p = c + 1;
-    if (!p)
-        return -EPROTO;
-    for (int field = 3; field <= 15; field++) {
-        uint64_t v = 0;
-
-        while (p < end && *p == ' ')
-            p++;
-        if (p == end)
-            return -EPROTO;
-        for (; p < end && *p != ' '; p++) {
-            if (field >= 14 && (*p < '0' || *p > '9' || v > UINT64_MAX / 20))
-                return -EPROTO;
-            if (field >= 14)
-                v = v * 10 + (uint64_t)(*p - '0');
-        }
-        if (field >= 14)
-            sum += v;
-    }
-    *ticks = sum;
-    return 0;
-}
-
 static uint64_t thread_cpu_ns(pid_t pid, int64_t tid)
 {
-    char path[64], buf[1024];
-    long hz = sysconf(_SC_CLK_TCK);
-    uint64_t ticks;
-    ssize_t n;
-    int fd;
+    uint64_t ns;
 
-    snprintf(path, sizeof(path), "/proc/%d/task/%" PRId64 "/stat", (int)pid,
-             tid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return USC_STAT_UNKNOWN;
-    n = read(fd, buf, sizeof(buf));
-    close(fd);
-    if (n <= 0 || hz <= 0 || parse_task_stat(buf, (size_t)n, &ticks) < 0)
-        return USC_STAT_UNKNOWN;
-    return ticks * (1000000000ull / (uint64_t)hz);
+    return usc_proc_read_stat((int)pid, tid, &ns, NULL, NULL) == 0
+               ? ns
+               : USC_STAT_UNKNOWN;
 }
 
 /* VM exits of (vcpu) from query-stats, where the accelerator counts them

@@ -51,7 +51,17 @@ struct qemu {
     int stop_valid;   /* (stop) is the stub's last word */
     struct usc_stop_event stop;
 
+    /*
+     * What the stub is like, set by whoever opens it (QEMU's: all 0; see
+     * proc.c for other VMMs' stubs).
+     */
+    int stub_hold;         /* one client, once: keep the connection */
+    int stub_waits;        /* a stop at connect is a guest waiting for us */
+    int stub_no_interrupt; /* deaf while the guest runs: it cannot pause */
+
     /* learnt from the stub once, kept across connections */
+    int single_thread; /* no thread packets: one thread, no 'H' */
+    int vcont;         /* 0 not asked, 1 vCont works, -1: 'c' and 's' */
     int layout_ok;
     struct qemu_reg_slot regs[QEMU_NREGS];
     uint32_t nthreads;

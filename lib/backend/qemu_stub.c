@@ -163,6 +163,14 @@ static int learn_threads(struct qemu *qm)
         err = xfer(qm, cmd, &len);
         if (err < 0)
             return err;
+        if (len == 0 && round == 0) {
+            /* a stub without thread packets (hvt's) serves one thread */
+            qm->single_thread = 1;
+            qm->nthreads = 1;
+            qm->thread_pid[0] = -1;
+            qm->thread_tid[0] = 1;
+            return 0;
+        }
         if (len >= 1 && qm->pkt[0] == 'l')
             return qm->nthreads ? 0 : -EPROTO;
         if (len < 2 || qm->pkt[0] != 'm')
@@ -285,6 +293,40 @@ static int walk_tdesc(struct qemu *qm, const char *annex, int depth,
 }
 
 /*
+ * gdb's amd64 'g' packet without a target description: rax .. r15 and
+ * rip of 8 bytes, eflags and the six segment selectors of 4 (reg_map's
+ * first CORE_REGS + 6, in that order); the x87 state follows, which we
+ * leave alone. What a stub that serves no description (hvt's) sends.
+ */
+static void default_layout(struct qemu *qm)
+{
+    int64_t off = 0;
+
+    for (int i = 0; i < CORE_REGS + 6; i++) {
+        uint32_t size = i < CORE_REGS - 1 ? 8 : 4;
+
+        qm->regs[i] = (struct qemu_reg_slot){off, size};
+        off += size;
+    }
+    qm->layout_ok = 1;
+}
+
+/* Whether the stub has vCont (QEMU's) or only 'c' and 's' (hvt's). */
+static int learn_vcont(struct qemu *qm)
+{
+    size_t len;
+    int err = xfer(qm, "vCont?", &len);
+
+    if (err < 0)
+        return err;
+    qm->vcont = len > 5 && !strncmp(qm->pkt, "vCont", 5) &&
+                        strstr(qm->pkt, ";c") && strstr(qm->pkt, ";s")
+                    ? 1
+                    : -1;
+    return 0;
+}
+
+/*
  * Learn the register layout from the stub's own description. Reading it
  * also makes QEMU 7.2 answer 'p'/'P' (it refuses them to a client that has
  * not read target.xml).
@@ -297,6 +339,10 @@ static int learn_layout(struct qemu *qm)
     for (int i = 0; i < QEMU_NREGS; i++)
         qm->regs[i] = (struct qemu_reg_slot){-1, 0};
     err = walk_tdesc(qm, "target.xml", 0, &w);
+    if (err == -ENOTSUP && qm->rsp) {
+        default_layout(qm);
+        return 0;
+    }
     if (err < 0)
         return err;
     /* without these a register set means nothing */
@@ -394,6 +440,20 @@ static int detach(struct qemu *qm)
     return err;
 }
 
+/* Connect to the stub: "tcp:HOST:PORT", else a unix socket's path. */
+static int stub_connect(struct qemu *qm)
+{
+    int64_t deadline = usc_deadline_in(QEMU_TIMEOUT_MS);
+    int fd, err;
+
+    if (strncmp(qm->gdb_path, "tcp:", 4) != 0)
+        return usc_rsp_connect(qm->gdb_path, QEMU_TIMEOUT_MS, &qm->rsp);
+    err = usc_tcp_connect(qm->gdb_path + 4, deadline, &fd);
+    if (err < 0)
+        return err;
+    return usc_rsp_connect_fd(fd, usc_deadline_left(deadline), &qm->rsp);
+}
+
 int usc_qemu_stub_borrow(struct qemu *qm, int *was_running)
 {
     int err, plain = 0;
@@ -401,6 +461,9 @@ int usc_qemu_stub_borrow(struct qemu *qm, int *was_running)
     *was_running = 0;
     if (!qm->gdb_path[0])
         return -ENOTSUP;
+    /* a stub deaf while the guest runs would never answer the interrupt */
+    if (qm->rsp && qm->running && qm->stub_no_interrupt)
+        return -EBUSY;
     if (qm->rsp && qm->running) {
         err = interrupt(qm, &plain);
         if (err == 0 && plain) {
@@ -415,17 +478,21 @@ int usc_qemu_stub_borrow(struct qemu *qm, int *was_running)
     err = usc_qemu_qmp_stub_free(qm);
     if (err < 0)
         return err;
-    err = usc_rsp_connect(qm->gdb_path, QEMU_TIMEOUT_MS, &qm->rsp);
+    err = stub_connect(qm);
     if (err < 0) {
         qm->rsp = NULL;
         return err;
     }
     qm->touched = 1;
     qm->hg_vcpu = 0;
-    *was_running = usc_rsp_stopped_on_connect(qm->rsp);
+    /* QEMU stops a running guest for us; other stubs wait for us with
+     * the guest stopped from the start */
+    *was_running = usc_rsp_stopped_on_connect(qm->rsp) && !qm->stub_waits;
     err = qm->nthreads ? 0 : learn_threads(qm);
     if (err == 0 && !qm->layout_ok)
         err = learn_layout(qm);
+    if (err == 0 && !qm->vcont)
+        err = learn_vcont(qm);
     if (err < 0 && qm->rsp) {
         if (*was_running)
             detach(qm);
@@ -440,7 +507,8 @@ int usc_qemu_stub_continue(struct qemu *qm)
     int err;
 
     drain_stops(qm);
-    err = usc_rsp_send(qm->rsp, "vCont;c", 7, QEMU_TIMEOUT_MS);
+    err = qm->vcont > 0 ? usc_rsp_send(qm->rsp, "vCont;c", 7, QEMU_TIMEOUT_MS)
+                        : usc_rsp_send(qm->rsp, "c", 1, QEMU_TIMEOUT_MS);
     if (err < 0) {
         usc_qemu_stub_fail(qm);
         return err;
@@ -457,7 +525,8 @@ int usc_qemu_stub_give_back(struct qemu *qm, int was_running)
         return 0;
     if (!qm->rsp) /* it failed under us: at least run the guest again */
         return qm->qmp_path[0] ? usc_qemu_qmp_run(qm, "cont", NULL, NULL) : 0;
-    if (qm->nbreaks)
+    /* a stub that takes one client, once, is never let go before close */
+    if (qm->nbreaks || qm->stub_hold)
         return usc_qemu_stub_continue(qm);
     return detach(qm);
 }
@@ -532,7 +601,7 @@ static int select_thread(struct qemu *qm, uint32_t vcpu)
 
     if (vcpu >= qm->nthreads)
         return -EINVAL;
-    if (qm->hg_vcpu == vcpu + 1)
+    if (qm->hg_vcpu == vcpu + 1 || qm->single_thread)
         return 0;
     thread_text(qm, vcpu, cmd + 2, sizeof(cmd) - 2);
     err = xfer_ok(qm, cmd);
@@ -741,6 +810,8 @@ int usc_qemu_stub_step(void *priv, uint32_t vcpu)
     }
     /* the other vCPUs stay stopped: QEMU steps only the one named */
     thread_text(qm, vcpu, cmd + 8, sizeof(cmd) - 8);
+    if (qm->vcont < 0)
+        snprintf(cmd, sizeof(cmd), "s"); /* a one-thread stub */
     drain_stops(qm);
     err = usc_rsp_send(qm->rsp, cmd, strlen(cmd), QEMU_TIMEOUT_MS);
     if (err < 0) {

@@ -92,10 +92,15 @@ static int remove_one(const char *path, const struct stat *st, int type,
     return 0;
 }
 
+void test_remove_tree(const char *dir)
+{
+    nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void scratch_teardown(void)
 {
     if (scratch[0])
-        nftw(scratch, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+        test_remove_tree(scratch);
     scratch[0] = 0;
     unsetenv("USC_TEST_SCRATCH");
 }
@@ -319,6 +324,8 @@ const char *test_rundir_setup(void)
     if (!mkdtemp(rundir))
         return NULL;
     setenv("UNISCOPE_RUNDIR", rundir, 1);
+    /* Its guests alone: not every VMM of the host (other tests' QEMUs). */
+    setenv("UNISCOPE_VMM_SCAN", "0", 1);
     return rundir;
 }
 

@@ -82,12 +82,17 @@ int test_vrun(const char *const prefix[], va_list ap, char *out, size_t cap,
 
 /*
  * Make a private run directory (mode 0700) and point UNISCOPE_RUNDIR at
- * it, for this process and the tools it starts. Returns its path (static).
+ * it, for this process and the tools it starts, and set UNISCOPE_VMM_SCAN
+ * to 0: unitop and unirun --list then show its guests only, not the
+ * host's other VMM processes. Returns its path (static).
  */
 const char *test_rundir_setup(void);
 
 /* Stop every guest left in the private run directory, then remove it. */
 void test_rundir_teardown(void);
+
+/* Remove the folder (dir) and all in it, not following symlinks. */
+void test_remove_tree(const char *dir);
 
 /* test_rundir_setup as a Check fixture: fails the test if it cannot. */
 void test_rundir_fixture_setup(void);

@@ -664,6 +664,35 @@ START_TEST(test_panic_without_a_frame_takes_its_vcpus_registers)
 }
 END_TEST
 
+/*
+ * No registers at all (a VMM process without its stub): the session
+ * opens, stops on the first switched-out agent thread, whose saved
+ * registers are served; the vCPU's are unavailable; nothing runs.
+ */
+START_TEST(test_no_registers_serves_the_agents_threads)
+{
+    open_fake(1, 1, 0, FAKE_NO_REGS);
+    ASSERT_STOP(ask("?"), "T05thread:4;");
+    ask("Hg4");
+    const char *g = ask("g");
+    ck_assert_uint_eq(g_reg(g, OFF_RIP), 0x1100);
+    /* the vCPU, and the thread running on it: nothing known */
+    ask("Hg1");
+    g = ask("g");
+    ck_assert_uint_eq(strspn(g, "x"), strlen(g));
+    ask("Hg3");
+    g = ask("g");
+    ck_assert_uint_eq(strspn(g, "x"), strlen(g));
+    ck_assert_ptr_nonnull(strstr(ask("qfThreadInfo"), "4"));
+    /* no tables take the block's virtual address to it: memory at
+     * virtual addresses is refused, not guessed */
+    ck_assert_int_eq(ask("mffffffff80002000,4")[0], 'E');
+    ck_assert_int_eq(ask("c")[0], 'E');
+    ck_assert_int_eq(ask("Z0,2000,1")[0], 'E');
+    close_fake();
+}
+END_TEST
+
 START_TEST(test_detach_removes_points_and_runs)
 {
     open_fake(1, 0, 0, 0);
@@ -903,6 +932,7 @@ static Suite *gdbstub_suite(void)
     tcase_add_test(session, test_paused_guest_unirun_holds_is_never_resumed);
     tcase_add_test(session, test_shutdown_under_gdb_is_a_stop_unless_gone);
     tcase_add_test(session, test_read_only_target_refuses_changes);
+    tcase_add_test(session, test_no_registers_serves_the_agents_threads);
     tcase_add_test(session, test_garbage_gets_answers_not_crashes);
     tcase_add_test(session, test_over_long_packet_is_refused);
     suite_add_tcase(su, session);

@@ -336,6 +336,65 @@ START_TEST(bad_arguments)
 }
 END_TEST
 
+/* ---- finding the root without a vCPU -------------------------------- */
+
+START_TEST(the_root_is_found_by_a_known_translation)
+{
+    uint64_t cr3 = 0;
+
+    /* 0xffffffff80200010 lands at 0xb010 only through the tables at PML4 */
+    ck_assert_int_eq(usc_pagewalk_find_root(&pm, 0, RAM_SIZE,
+                                            va(511, 510, 1, 0, 0x10), 0xb010,
+                                            NULL, NULL, &cr3),
+                     0);
+    ck_assert_uint_eq(cr3, PML4);
+    /* a translation no page gives */
+    ck_assert_int_eq(usc_pagewalk_find_root(&pm, 0, RAM_SIZE,
+                                            va(511, 510, 1, 0, 0x10), 0xc010,
+                                            NULL, NULL, &cr3),
+                     -ENOENT);
+}
+END_TEST
+
+/* next_data: the data lies from 0x1000 to 0x2000 only, else -ENXIO. */
+static int tried;
+
+static int one_page(void *priv, uint64_t pos, uint64_t end, uint64_t *start,
+                    uint64_t *stop)
+{
+    (void)priv;
+    tried++;
+    if (pos >= 0x2000 || end <= 0x1000)
+        return -ENXIO;
+    *start = pos > 0x1000 ? pos : 0x1000;
+    *stop = end < 0x2000 ? end : 0x2000;
+    return 0;
+}
+
+START_TEST(only_pages_with_data_are_tried)
+{
+    uint64_t cr3 = 0;
+
+    tried = 0;
+    ck_assert_int_eq(usc_pagewalk_find_root(&pm, 0, RAM_SIZE, 0x201abc, 0xaabc,
+                                            one_page, NULL, &cr3),
+                     0);
+    ck_assert_uint_eq(cr3, PML4);
+    /* past the only data: nothing tried, one call to say so */
+    tried = 0;
+    ck_assert_int_eq(usc_pagewalk_find_root(&pm, 0x2000, RAM_SIZE, 0x201abc,
+                                            0xaabc, one_page, NULL, &cr3),
+                     -ENOENT);
+    ck_assert_int_eq(tried, 1);
+    ck_assert_int_eq(
+        usc_pagewalk_find_root(NULL, 0, RAM_SIZE, 0, 0, NULL, NULL, &cr3),
+        -EINVAL);
+    ck_assert_int_eq(
+        usc_pagewalk_find_root(&pm, RAM_SIZE, 0, 0, 0, NULL, NULL, &cr3),
+        -EINVAL);
+}
+END_TEST
+
 static Suite *pagewalk_suite(void)
 {
     Suite *s = suite_create("pagewalk");
@@ -359,6 +418,8 @@ static Suite *pagewalk_suite(void)
     tcase_add_test(tc, ignored_bits_are_masked);
     tcase_add_test(tc, cr3_flags_and_pcid_are_masked);
     tcase_add_test(tc, bad_arguments);
+    tcase_add_test(tc, the_root_is_found_by_a_known_translation);
+    tcase_add_test(tc, only_pages_with_data_are_tried);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -215,6 +215,78 @@ START_TEST(xen_form)
 }
 END_TEST
 
+/* ---- pid: --------------------------------------------------------------- */
+
+START_TEST(pid_form)
+{
+    ck_assert_int_eq(parse("pid:4242"), 0);
+    ck_assert_int_eq(spec.kind, USC_TARGET_PID);
+    ck_assert_int_eq(spec.pid, 4242);
+    ck_assert_str_eq(spec.gdb, "");
+    ck_assert_uint_eq(spec.nram, 0);
+    ck_assert_int_eq(parse("pid:7,gdb=unix:/run/fc/gdb.sock"), 0);
+    ck_assert_str_eq(spec.gdb, "/run/fc/gdb.sock");
+    ck_assert_int_eq(parse("pid:7,gdb=/run/gdb.sock"), 0);
+    ck_assert_str_eq(spec.gdb, "/run/gdb.sock");
+    ck_assert_int_eq(parse("pid:7,gdb=localhost:1234"), 0);
+    ck_assert_str_eq(spec.gdb, "tcp:localhost:1234");
+    ck_assert_int_eq(parse("pid:7,gdb=[::1]:1234"), 0);
+    ck_assert_str_eq(spec.gdb, "tcp:[::1]:1234");
+    ck_assert_int_eq(parse("pid:9,ram=7f6997e00000:64M"), 0);
+    ck_assert_uint_eq(spec.nram, 1);
+    ck_assert_uint_eq(spec.ram[0].hva, 0x7f6997e00000ull);
+    ck_assert_uint_eq(spec.ram[0].size, 64ull << 20);
+    ck_assert_uint_eq(spec.ram[0].gpa, 0);
+    ck_assert_int_eq(
+        parse("pid:9,ram=0x7f0000000000:0xc0000000,ram=7f00c0000000:1G:"
+              "100000000,gdb=127.0.0.1:1"),
+        0);
+    ck_assert_uint_eq(spec.nram, 2);
+    ck_assert_uint_eq(spec.ram[0].size, 0xc0000000ull);
+    ck_assert_uint_eq(spec.ram[1].gpa, 0x100000000ull);
+    ck_assert_uint_eq(spec.ram[1].size, 1ull << 30);
+    ck_assert_int_eq(parse("pid:9,ram=1000:4096K"), 0);
+    ck_assert_uint_eq(spec.ram[0].size, 4ull << 20);
+}
+END_TEST
+
+START_TEST(bad_pid_forms_are_einval)
+{
+    static const char *const bad[] = {
+        "pid:",
+        "pid:0",
+        "pid:-1",
+        "pid:12x",
+        "pid:99999999999",
+        "pid:1,",
+        "pid:1,gdb=",
+        "pid:1,gdb=host",
+        "pid:1,gdb=host:",
+        "pid:1,gdb=host:12345678",
+        "pid:1,gdb=host:http",
+        "pid:1,gdb=a:1,gdb=b:2",
+        "pid:1,mem=/x",
+        "pid:1,ram=",
+        "pid:1,ram=1000",
+        "pid:1,ram=1000:",
+        "pid:1,ram=1000:0",
+        "pid:1,ram=zz:1M",
+        "pid:1,ram=1000:1Q",
+        "pid:1,ram=1000:1M:",
+        "pid:1,ram=1000:1M:xyz",
+        "pid:1,ram=ffffffffffffffff:2",
+        "pid:1,ram=1000:1M:ffffffffffffffff",
+        "pid:1,ram=1000:99999999999999999999",
+        "pid:1,ram=12345678901234567:1M",
+        ("pid:1,ram=1:1,ram=2:1,ram=3:1,ram=4:1,ram=5:1,ram=6:1,ram=7:1,"
+         "ram=8:1,ram=9:1"),
+    };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(parse(bad[i]) == -EINVAL, "%s parsed", bad[i]);
+}
+END_TEST
+
 /* ---- core: and bare core files ------------------------------------------ */
 
 START_TEST(core_form)
@@ -602,6 +674,8 @@ static Suite *target_suite(void)
     tcase_add_test(tc, qemu_form_by_ram_file_alone);
     tcase_add_test(tc, qemu_paths_must_fit);
     tcase_add_test(tc, xen_form);
+    tcase_add_test(tc, pid_form);
+    tcase_add_test(tc, bad_pid_forms_are_einval);
     tcase_add_test(tc, core_form);
     tcase_add_test(tc, bare_elf_path_is_a_core);
     tcase_add_test(tc, image_named_like_a_guest_stays_a_name);

@@ -193,6 +193,7 @@ static void fleet_up(struct top_fleet *f)
 {
     ck_assert_int_eq(top_fleet_init(f), 0);
     f->xen = &fake_xen;
+    f->procs_off = 1; /* the host's own VMM processes are not this test's */
 }
 
 static struct top_guest *find(const struct top_fleet *f, const char *name)
