@@ -564,6 +564,10 @@ static int prepare(struct dump *d)
     if (data <= SNAPSHOT_MAX)
         d->have_snap =
             usc_snapshot_init(&d->snap, (size_t)data, d->pm->phys_end) == 0;
+    /* The plan, and a helper ready to copy it the moment the guest stops. */
+    if (d->have_snap)
+        (void)usc_snapshot_arm(&d->snap, d->pm, d->ram, d->nram,
+                               usc_ramdata_next, &d->rf);
     return 0;
 }
 
@@ -599,6 +603,8 @@ int usc_core_dump(const struct usc_core_dump_opts *o,
     STEP("output", create_tmp(d));
     STEP("prepare", prepare(d));
     STEP("pause", pause_guest(d));
+    if (d->paused && d->have_snap)
+        usc_snapshot_go(&d->snap); /* copied while we read the registers */
     STEP("agent", read_agent(d));
     STEP("registers", collect_vcpus(d));
     STEP("threads", collect_threads(d));

@@ -3,9 +3,14 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "guestmem.h"
 
@@ -158,56 +163,15 @@ static int add_piece(struct usc_snapshot *s, uint64_t paddr, uint64_t len)
     return 0;
 }
 
-/* One thread's part of the copy: bytes [from, to) of the buffer. */
-struct part {
-    struct usc_snapshot *s;
-    const struct usc_physmem *live;
-    size_t from, to;
-    size_t done;     /* copied up to here */
-    int mapped_only; /* a helper: a backend's reads are not for threads */
-    int err;
-};
-
-static void *copy_part(void *arg)
-{
-    struct part *w = arg;
-    const struct usc_physmem *pm = w->live;
-
-    w->done = w->from;
-    for (size_t i = 0; i < w->s->npieces; i++) {
-        const struct usc_snapshot_piece *p = &w->s->pieces[i];
-        size_t lo = p->off > w->from ? (size_t)p->off : w->from;
-        size_t hi = (size_t)(p->off + p->len) < w->to
-                        ? (size_t)(p->off + p->len)
-                        : w->to;
-        for (size_t at = lo; at < hi; at += BLOCK) {
-            size_t len = hi - at < BLOCK ? hi - at : BLOCK;
-            uint64_t paddr = p->paddr + (at - p->off);
-            const void *m = pm->map ? pm->map(pm->priv, paddr, len) : NULL;
-            if (m)
-                memcpy(w->s->buf + at, m, len);
-            else if (w->mapped_only)
-                return NULL; /* the rest is the caller's */
-            else if ((w->err = usc_guestmem_read(pm, paddr, w->s->buf + at,
-                                                 len)) != 0)
-                return NULL;
-            w->done = at + len;
-        }
-    }
-    w->done = w->to;
-    return NULL;
-}
-
-int usc_snapshot_take(struct usc_snapshot *s, const struct usc_physmem *live,
-                      const struct usc_core_ram *ram, size_t nram,
-                      int (*next_data)(void *priv, uint64_t paddr, uint64_t end,
-                                       uint64_t *start, uint64_t *stop),
-                      void *priv)
+/* The data runs of (ram) as (next_data) finds them, in page-aligned
+ * pieces, each passed to (fn). */
+static int scan(const struct usc_core_ram *ram, size_t nram,
+                int (*next_data)(void *, uint64_t, uint64_t, uint64_t *,
+                                 uint64_t *),
+                void *priv, int (*fn)(void *, uint64_t, uint64_t), void *arg)
 {
     int err = 0;
 
-    s->npieces = 0;
-    s->used = 0;
     for (size_t r = 0; r < nram && !err; r++) {
         uint64_t pos = ram[r].paddr, end = pos + ram[r].len;
         while (pos < end && !err) {
@@ -221,46 +185,320 @@ int usc_snapshot_take(struct usc_snapshot *s, const struct usc_physmem *live,
             if (start < pos)
                 start = pos;
             if (stop > start)
-                err = add_piece(s, start, stop - start);
+                err = fn(arg, start, stop - start);
             pos = stop > pos ? stop : pos + PAGE;
         }
-    }
-    if (err) {
-        s->npieces = 0;
-        s->used = 0;
-        return err;
-    }
-    /* Half each for this thread and a helper, when the RAM is mapped
-     * here: one thread alone does not reach the memory's bandwidth. */
-    size_t half = (s->used / 2) & ~(size_t)(PAGE - 1);
-    struct part a = {s, live, 0, half, 0, 0, 0};
-    struct part b = {s, live, half, s->used, half, 1, 0};
-    pthread_t helper;
-    int threaded = live->map && half >= BLOCK &&
-                   pthread_create(&helper, NULL, copy_part, &b) == 0;
-    if (!threaded) {
-        a.to = s->used;
-        b.done = b.to;
-    }
-    copy_part(&a);
-    if (threaded)
-        pthread_join(helper, NULL);
-    /* What the helper could not map, this thread reads. */
-    if (!a.err && b.done < b.to) {
-        b.from = b.done;
-        b.mapped_only = 0;
-        copy_part(&b);
-    }
-    err = a.err ? a.err : b.err;
-    if (err) {
-        s->npieces = 0;
-        s->used = 0;
     }
     return err;
 }
 
+static int plan_piece(void *arg, uint64_t paddr, uint64_t len)
+{
+    return add_piece(arg, paddr, len);
+}
+
+/*
+ * The copy the pause makes: the buffer's bytes [0, planned) in blocks that
+ * this thread and a helper claim one at a time, so that the helper copies
+ * alone while this thread reads the registers.
+ */
+enum { ARMED, GO, QUIT };
+
+struct usc_snapshot_copy {
+    struct usc_snapshot *s;
+    const struct usc_physmem *live;
+    size_t planned, nplanned; /* bytes and pieces of the plan */
+    atomic_size_t next;       /* the next block to claim */
+    atomic_int state;
+    int threaded; /* a helper runs */
+    pthread_t helper;
+    int err; /* the helper's */
+};
+
+/*
+ * Copy a paused guest's pages with stores that bypass the cache: the copy
+ * is read only after the guest runs again, and filling the cache with it
+ * would cost the pause a read of every destination line.
+ */
+static void copy_block(void *to, const void *from, size_t len)
+{
+#if defined(__SSE2__)
+    if ((((uintptr_t)to | (uintptr_t)from) & 15) == 0) {
+        __m128i *d = to;
+        const __m128i *src = from;
+        size_t n = len / 64;
+        for (size_t i = 0; i < n; i++, d += 4, src += 4) {
+            __m128i a = _mm_load_si128(src), b = _mm_load_si128(src + 1);
+            __m128i c = _mm_load_si128(src + 2), e = _mm_load_si128(src + 3);
+            _mm_stream_si128(d, a);
+            _mm_stream_si128(d + 1, b);
+            _mm_stream_si128(d + 2, c);
+            _mm_stream_si128(d + 3, e);
+        }
+        _mm_sfence();
+        to = d;
+        from = src;
+        len -= n * 64;
+    }
+#endif
+    memcpy(to, from, len);
+}
+
+/* The first piece of the plan that ends above buffer offset (off). */
+static size_t piece_of_off(const struct usc_snapshot *s, size_t n, size_t off)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->pieces[mid].off + s->pieces[mid].len <= off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Buffer bytes [from, to) of the first (n) pieces, from (live); only
+ * through its mapping unless (may_read): a backend's reads are not for
+ * threads. */
+static int copy_range(struct usc_snapshot *s, const struct usc_physmem *live,
+                      size_t n, size_t from, size_t to, int may_read)
+{
+    for (size_t i = piece_of_off(s, n, from); i < n && from < to; i++) {
+        const struct usc_snapshot_piece *p = &s->pieces[i];
+        size_t hi = (size_t)(p->off + p->len) < to ? (size_t)(p->off + p->len)
+                                                   : to;
+        uint64_t paddr = p->paddr + (from - p->off);
+        const void *m =
+            live->map ? live->map(live->priv, paddr, hi - from) : NULL;
+        if (m)
+            copy_block(s->buf + from, m, hi - from);
+        else if (!may_read)
+            return -EFAULT;
+        else {
+            int err = usc_guestmem_read(live, paddr, s->buf + from, hi - from);
+            if (err)
+                return err;
+        }
+        from = hi;
+    }
+    return 0;
+}
+
+static int copy_blocks(struct usc_snapshot_copy *c, int may_read)
+{
+    size_t nblocks = (c->planned + BLOCK - 1) / BLOCK;
+
+    for (;;) {
+        size_t b = atomic_fetch_add_explicit(&c->next, 1, memory_order_relaxed);
+        if (b >= nblocks)
+            return 0;
+        size_t to = (b + 1) * BLOCK < c->planned ? (b + 1) * BLOCK : c->planned;
+        int err = copy_range(c->s, c->live, c->nplanned, b * BLOCK, to,
+                             may_read);
+        if (err) {
+            /* the rest is not copied: stop the other thread too */
+            atomic_store_explicit(&c->next, nblocks, memory_order_relaxed);
+            return err;
+        }
+    }
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The helper waits, hot, for the guest to stop: a sleeping thread takes
+ * up to milliseconds to wake on an idle CPU of a virtual machine. It gives
+ * up after a while (the caller then copies alone). */
+static void *helper_main(void *arg)
+{
+    struct usc_snapshot_copy *c = arg;
+    int64_t give_up = mono_ns() + 10 * (int64_t)1000000000;
+    int st;
+
+    for (unsigned spin = 0;
+         (st = atomic_load_explicit(&c->state, memory_order_acquire)) == ARMED;
+         spin++) {
+#if defined(__SSE2__)
+        _mm_pause();
+#endif
+        if ((spin & 1023) == 0 && mono_ns() > give_up)
+            return NULL;
+    }
+    if (st == GO)
+        c->err = copy_blocks(c, 0);
+    return NULL;
+}
+
+/* Stop and forget the copy's helper. */
+static void disarm(struct usc_snapshot *s)
+{
+    struct usc_snapshot_copy *c = s->copy;
+
+    if (!c)
+        return;
+    if (c->threaded) {
+        int expect = ARMED;
+        atomic_compare_exchange_strong(&c->state, &expect, QUIT);
+        pthread_join(c->helper, NULL);
+    }
+    free(c);
+    s->copy = NULL;
+}
+
+static void forget(struct usc_snapshot *s)
+{
+    disarm(s);
+    s->npieces = 0;
+    s->used = 0;
+}
+
+int usc_snapshot_arm(struct usc_snapshot *s, const struct usc_physmem *live,
+                     const struct usc_core_ram *ram, size_t nram,
+                     int (*next_data)(void *priv, uint64_t paddr, uint64_t end,
+                                      uint64_t *start, uint64_t *stop),
+                     void *priv)
+{
+    struct usc_snapshot_copy *c;
+    int err, mapped = live->map != NULL;
+
+    forget(s);
+    err = scan(ram, nram, next_data, priv, plan_piece, s);
+    if (!err && !(c = calloc(1, sizeof(*c))))
+        err = -ENOMEM;
+    if (err) {
+        forget(s);
+        return err;
+    }
+    c->s = s;
+    c->live = live;
+    c->planned = s->used;
+    c->nplanned = s->npieces;
+    atomic_init(&c->next, 0);
+    atomic_init(&c->state, ARMED);
+    for (size_t i = 0; i < s->npieces && mapped; i++)
+        mapped = live->map(live->priv, s->pieces[i].paddr,
+                           (size_t)s->pieces[i].len) != NULL;
+    /* One thread alone does not reach the memory's bandwidth. */
+    c->threaded = mapped && s->used >= 2 * BLOCK &&
+                  pthread_create(&c->helper, NULL, helper_main, c) == 0;
+    s->copy = c;
+    return 0;
+}
+
+void usc_snapshot_go(struct usc_snapshot *s)
+{
+    if (s->copy)
+        atomic_store_explicit(&s->copy->state, GO, memory_order_release);
+}
+
+/* What the scan in the pause finds beyond the plan (sorted, disjoint, as
+ * the plan is), kept aside while the helper reads the plan's pieces. */
+struct extra {
+    const struct usc_snapshot *s;
+    size_t nplanned, at; /* pieces of the plan; the first not below */
+    struct usc_snapshot_piece *runs;
+    size_t n, cap;
+};
+
+static int add_extra(void *arg, uint64_t paddr, uint64_t len)
+{
+    struct extra *x = arg;
+    const struct usc_snapshot_piece *pieces = x->s->pieces;
+    uint64_t end = paddr + len;
+
+    while (paddr < end) {
+        while (x->at < x->nplanned &&
+               pieces[x->at].paddr + pieces[x->at].len <= paddr)
+            x->at++;
+        const struct usc_snapshot_piece *p =
+            x->at < x->nplanned ? &pieces[x->at] : NULL;
+        if (p && p->paddr <= paddr) { /* planned already */
+            paddr = p->paddr + p->len;
+            continue;
+        }
+        uint64_t stop = p && p->paddr < end ? p->paddr : end;
+        if (x->n == x->cap) {
+            size_t cap = x->cap ? x->cap * 2 : 16;
+            void *q = realloc(x->runs, cap * sizeof(*x->runs));
+            if (!q)
+                return -ENOMEM;
+            x->runs = q;
+            x->cap = cap;
+        }
+        x->runs[x->n++] = (struct usc_snapshot_piece){paddr, stop - paddr, 0};
+        paddr = stop;
+    }
+    return 0;
+}
+
+static int by_paddr(const void *a, const void *b)
+{
+    const struct usc_snapshot_piece *x = a, *y = b;
+
+    return x->paddr < y->paddr ? -1 : x->paddr > y->paddr;
+}
+
+int usc_snapshot_take(struct usc_snapshot *s, const struct usc_physmem *live,
+                      const struct usc_core_ram *ram, size_t nram,
+                      int (*next_data)(void *priv, uint64_t paddr, uint64_t end,
+                                       uint64_t *start, uint64_t *stop),
+                      void *priv)
+{
+    int planned_before = s->copy && s->copy->live == live;
+    struct usc_snapshot_copy *c;
+    int err = 0;
+
+    if (!planned_before && (err = usc_snapshot_arm(s, live, ram, nram,
+                                                   next_data, priv)) != 0)
+        return err;
+    c = s->copy;
+    usc_snapshot_go(s);
+    /* The plan was made while the guest ran: look again while the helper
+     * copies, then copy the plan alongside it. */
+    struct extra x = {s, c->nplanned, 0, NULL, 0, 0};
+    int scanned = planned_before
+                      ? scan(ram, nram, next_data, priv, add_extra, &x)
+                      : 0;
+    err = copy_blocks(c, 1);
+    if (c->threaded) {
+        pthread_join(c->helper, NULL);
+        c->threaded = 0;
+        if (!err)
+            err = c->err;
+        /* a helper that gave up before the stop left its blocks here */
+        if (!err)
+            err = copy_blocks(c, 1);
+    }
+    if (!err)
+        err = scanned;
+    /* Pages the guest gained since the plan: this thread copies them. */
+    for (size_t i = 0; i < x.n && !err; i++) {
+        size_t off = s->used;
+        err = add_piece(s, x.runs[i].paddr, x.runs[i].len);
+        if (!err)
+            err = copy_range(s, live, s->npieces, off, s->used, 1);
+    }
+    free(x.runs);
+    if (err) {
+        forget(s);
+        return err;
+    }
+    if (x.n)
+        qsort(s->pieces, s->npieces, sizeof(*s->pieces), by_paddr);
+    disarm(s);
+    return 0;
+}
+
 void usc_snapshot_free(struct usc_snapshot *s)
 {
+    disarm(s);
     if (s->buf)
         munmap(s->buf, s->cap);
     free(s->pieces);

@@ -19,12 +19,15 @@ struct usc_snapshot_piece {
  * copy holds every byte a source's next_data calls data (a RAM file's
  * allocated pages); the rest of RAM reads as zeros.
  */
+struct usc_snapshot_copy; /* the copy under way */
+
 struct usc_snapshot {
     unsigned char *buf; /* cap bytes, mapped by usc_snapshot_init */
     size_t cap, used;
     struct usc_snapshot_piece *pieces; /* sorted by paddr, disjoint */
     size_t npieces, cappieces;
     struct usc_physmem pm;
+    struct usc_snapshot_copy *copy; /* armed, not taken yet */
 };
 
 /*
@@ -36,11 +39,29 @@ struct usc_snapshot {
 int usc_snapshot_init(struct usc_snapshot *s, size_t bytes, uint64_t phys_end);
 
 /*
- * Copy the data of the (nram) ranges (ram) of (live), as (next_data,
- * priv) find it (NULL: all of each range), into (s). A source that maps
- * guest RAM is copied by this thread and a helper, half each. Returns 0;
- * -E2BIG when the data outgrew the room (nothing is kept then); the
- * source's errors.
+ * Before the guest stops: plan the copy of the data of the (nram) ranges
+ * (ram) of (live), as (next_data, priv) find it (NULL: all of each
+ * range), and, when (live) maps all of it, start a helper thread that
+ * waits (spinning, for at most 10 s) to copy it. Returns 0; -E2BIG when
+ * the data outgrows the room; -ENOMEM. Without it, usc_snapshot_take
+ * plans in the pause.
+ */
+int usc_snapshot_arm(struct usc_snapshot *s, const struct usc_physmem *live,
+                     const struct usc_core_ram *ram, size_t nram,
+                     int (*next_data)(void *priv, uint64_t paddr, uint64_t end,
+                                      uint64_t *start, uint64_t *stop),
+                     void *priv);
+
+/* The guest has stopped: an armed helper starts copying the plan while
+ * this thread does other work of the pause (registers). */
+void usc_snapshot_go(struct usc_snapshot *s);
+
+/*
+ * In the pause: copy the data of (ram) in (live), as (next_data, priv)
+ * find it now, into (s). This thread copies alongside the helper, one
+ * block of 1 MiB at a time each; data found since the plan is copied too.
+ * Returns 0; -E2BIG when the data outgrew the room (nothing is kept
+ * then); the source's errors.
  */
 int usc_snapshot_take(struct usc_snapshot *s, const struct usc_physmem *live,
                       const struct usc_core_ram *ram, size_t nram,
