@@ -267,8 +267,8 @@ static int copy_range(struct usc_snapshot *s, const struct usc_physmem *live,
 {
     for (size_t i = piece_of_off(s, n, from); i < n && from < to; i++) {
         const struct usc_snapshot_piece *p = &s->pieces[i];
-        size_t hi = (size_t)(p->off + p->len) < to ? (size_t)(p->off + p->len)
-                                                   : to;
+        size_t hi =
+            (size_t)(p->off + p->len) < to ? (size_t)(p->off + p->len) : to;
         uint64_t paddr = p->paddr + (from - p->off);
         const void *m =
             live->map ? live->map(live->priv, paddr, hi - from) : NULL;
@@ -295,8 +295,8 @@ static int copy_blocks(struct usc_snapshot_copy *c, int may_read)
         if (b >= nblocks)
             return 0;
         size_t to = (b + 1) * BLOCK < c->planned ? (b + 1) * BLOCK : c->planned;
-        int err = copy_range(c->s, c->live, c->nplanned, b * BLOCK, to,
-                             may_read);
+        int err =
+            copy_range(c->s, c->live, c->nplanned, b * BLOCK, to, may_read);
         if (err) {
             /* the rest is not copied: stop the other thread too */
             atomic_store_explicit(&c->next, nblocks, memory_order_relaxed);
@@ -455,17 +455,16 @@ int usc_snapshot_take(struct usc_snapshot *s, const struct usc_physmem *live,
     struct usc_snapshot_copy *c;
     int err = 0;
 
-    if (!planned_before && (err = usc_snapshot_arm(s, live, ram, nram,
-                                                   next_data, priv)) != 0)
+    if (!planned_before &&
+        (err = usc_snapshot_arm(s, live, ram, nram, next_data, priv)) != 0)
         return err;
     c = s->copy;
     usc_snapshot_go(s);
     /* The plan was made while the guest ran: look again while the helper
      * copies, then copy the plan alongside it. */
     struct extra x = {s, c->nplanned, 0, NULL, 0, 0};
-    int scanned = planned_before
-                      ? scan(ram, nram, next_data, priv, add_extra, &x)
-                      : 0;
+    int scanned =
+        planned_before ? scan(ram, nram, next_data, priv, add_extra, &x) : 0;
     err = copy_blocks(c, 1);
     if (c->threaded) {
         pthread_join(c->helper, NULL);

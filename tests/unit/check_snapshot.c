@@ -105,12 +105,11 @@ END_TEST
 
 /* As data_at, and pages [8, 10) of the second MiB too once (grown). */
 static int grown;
-static int data_grown(void *priv, uint64_t paddr, uint64_t end,
-                      uint64_t *start, uint64_t *stop)
+static int data_grown(void *priv, uint64_t paddr, uint64_t end, uint64_t *start,
+                      uint64_t *stop)
 {
-    static const uint64_t runs[][2] = {{PAGE, 3 * PAGE},
-                                       {8 * PAGE, 10 * PAGE},
-                                       {1u << 20, 7u << 20}};
+    static const uint64_t runs[][2] = {
+        {PAGE, 3 * PAGE}, {8 * PAGE, 10 * PAGE}, {1u << 20, 7u << 20}};
     (void)priv;
     for (size_t i = 0; i < 3; i++) {
         if (i == 1 && !grown)
@@ -139,8 +138,7 @@ START_TEST(test_an_armed_copy_takes_what_the_guest_gained_since)
     memset(ram + (3u << 20), 0x5a, PAGE);
     grown = 1;
     usc_snapshot_go(&s);
-    ck_assert_int_eq(usc_snapshot_take(&s, &live, &r, 1, data_grown, NULL),
-                     0);
+    ck_assert_int_eq(usc_snapshot_take(&s, &live, &r, 1, data_grown, NULL), 0);
     ck_assert_ptr_null(s.copy);
     ck_assert_uint_eq(s.npieces, 3);
     for (size_t i = 1; i < s.npieces; i++)
@@ -152,11 +150,10 @@ START_TEST(test_an_armed_copy_takes_what_the_guest_gained_since)
         int data = (i >= PAGE && i < 3 * PAGE) ||
                    (i >= 8 * PAGE && i < 10 * PAGE) ||
                    (i >= (1u << 20) && i < (7u << 20));
-        unsigned char want =
-            !data ? 0
-            : i >= (4u << 20) && i < (4u << 20) + PAGE
-                ? (unsigned char)(i * 13 + i / 4093)
-                : ram[i];
+        unsigned char want = !data ? 0
+                             : i >= (4u << 20) && i < (4u << 20) + PAGE
+                                 ? (unsigned char)(i * 13 + i / 4093)
+                                 : ram[i];
         ck_assert_msg(back[i] == want, "byte %zu: %u, not %u", i, back[i],
                       want);
     }
