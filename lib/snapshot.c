@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
+#include "fdio.h"
 #include "guestmem.h"
 
 #define PAGE 4096ull
@@ -34,20 +34,28 @@ static void *populate(void *arg)
 
 /* ---- reading the copy -------------------------------------------------- */
 
-/* The first piece that ends above (paddr), or npieces. */
-static size_t piece_at(const struct usc_snapshot *s, uint64_t paddr)
+/* The first of the first (n) pieces whose end, in guest memory (or, with
+ * (in_copy), in the copy), lies above (at); n when none does. The pieces
+ * are in the order of both. */
+static size_t first_ending_above(const struct usc_snapshot *s, size_t n,
+                                 uint64_t at, int in_copy)
 {
-    size_t lo = 0, hi = s->npieces;
+    size_t lo = 0, hi = n;
 
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         const struct usc_snapshot_piece *p = &s->pieces[mid];
-        if (p->paddr + p->len <= paddr)
+        if ((in_copy ? p->off : p->paddr) + p->len <= at)
             lo = mid + 1;
         else
             hi = mid;
     }
     return lo;
+}
+
+static size_t piece_at(const struct usc_snapshot *s, uint64_t paddr)
+{
+    return first_ending_above(s, s->npieces, paddr, 0);
 }
 
 static int snap_read(void *priv, uint64_t paddr, void *buf, size_t len)
@@ -244,28 +252,14 @@ static void copy_block(void *to, const void *from, size_t len)
     memcpy(to, from, len);
 }
 
-/* The first piece of the plan that ends above buffer offset (off). */
-static size_t piece_of_off(const struct usc_snapshot *s, size_t n, size_t off)
-{
-    size_t lo = 0, hi = n;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->pieces[mid].off + s->pieces[mid].len <= off)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 /* Buffer bytes [from, to) of the first (n) pieces, from (live); only
  * through its mapping unless (may_read): a backend's reads are not for
  * threads. */
 static int copy_range(struct usc_snapshot *s, const struct usc_physmem *live,
                       size_t n, size_t from, size_t to, int may_read)
 {
-    for (size_t i = piece_of_off(s, n, from); i < n && from < to; i++) {
+    for (size_t i = first_ending_above(s, n, from, 1); i < n && from < to;
+         i++) {
         const struct usc_snapshot_piece *p = &s->pieces[i];
         size_t hi =
             (size_t)(p->off + p->len) < to ? (size_t)(p->off + p->len) : to;
@@ -305,21 +299,13 @@ static int copy_blocks(struct usc_snapshot_copy *c, int may_read)
     }
 }
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* The helper waits, hot, for the guest to stop: a sleeping thread takes
  * up to milliseconds to wake on an idle CPU of a virtual machine. It gives
  * up after a while (the caller then copies alone). */
 static void *helper_main(void *arg)
 {
     struct usc_snapshot_copy *c = arg;
-    int64_t give_up = mono_ns() + 10 * (int64_t)1000000000;
+    int64_t give_up = usc_deadline_in(10000);
     int st;
 
     for (unsigned spin = 0;
@@ -328,7 +314,7 @@ static void *helper_main(void *arg)
 #if defined(__SSE2__)
         _mm_pause();
 #endif
-        if ((spin & 1023) == 0 && mono_ns() > give_up)
+        if ((spin & 1023) == 0 && usc_now_ms() > give_up)
             return NULL;
     }
     if (st == GO)
